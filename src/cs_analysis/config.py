@@ -61,12 +61,13 @@ def _coerce(source: str, raw: dict[str, Any]) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        kind = {"int": int, "float": float, "str": str}[str(fields[key].type)]
+        kind, word = {"int": (int, "a whole number"), "float": (float, "a number"),
+                      "str": (str, "text")}[str(fields[key].type)]
         ok = isinstance(value, kind) and not isinstance(value, bool)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             ok, value = True, float(value)
         if not ok:
-            raise ConfigError(f"{source}: {key} must be a {kind.__name__}, got {value!r}")
+            raise ConfigError(f"{source}: {key} must be {word}, got {value!r}")
         out[key] = value
     return out
 

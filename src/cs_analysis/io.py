@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,14 +38,21 @@ def read_csv_any_encoding(path: Path) -> pd.DataFrame:
     """Read a CSV as strings, trying UTF-8 (with or without BOM) then CP932 (Excel, Shift-JIS)."""
     for encoding in CSV_ENCODINGS:
         try:
-            return pd.read_csv(
-                path,
-                dtype=str,
-                encoding=encoding,
-                keep_default_na=False,
-                na_values=[""],
-                skip_blank_lines=False,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                return pd.read_csv(
+                    path,
+                    dtype=str,
+                    encoding=encoding,
+                    keep_default_na=False,
+                    na_values=[""],
+                    skip_blank_lines=False,
+                    index_col=False,  # never turn surplus fields into an index
+                )
+        except pd.errors.ParserWarning:
+            raise DataError(
+                f"{path.name}: not a well-formed CSV file: a row has more fields than the header"
+            ) from None
         except UnicodeDecodeError:
             continue
         except pd.errors.EmptyDataError:

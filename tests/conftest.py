@@ -1,0 +1,77 @@
+"""Shared fixtures: a tiny hand-written dataset and small simulated companies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cs_analysis.demo import DemoSpec, write_demo
+
+MINI = {
+    "accounts": """account_id,name,employees,industry,signup_date,csm_owner,target_health_level
+A1,株式会社さくら,120,製造,2024-01-15,佐藤,3
+A2,みらい商事,2500,IT・通信,2023-06-01,,4
+A3,あおば工業,40,小売,2024-03-10,鈴木,
+""",
+    "subscriptions": """account_id,month,product,licenses,mrr
+A1,2024-02-01,core,5,25000
+A1,2024-03-01,core,6,30000
+A2,2024-02-01,core,40,180000
+A2,2024-02-01,ivr,0,20000
+A3,2024-04-01,core,3,15000
+""",
+    "usage": """account_id,month,active_users,features_used
+A1,2024-02-01,4,6
+A1,2024-03-01,5,7
+""",
+    "touchpoints": """account_id,date,channel,kind
+A1,2024-02-10,meeting,proactive
+A2,2024-02-12,call,reactive
+""",
+    "nps_responses": """account_id,contact_id,date,score
+A1,A1-C1,2024-02-20,9
+A2,A2-C1,2024-02-21,4
+""",
+    "tickets": """ticket_id,account_id,opened_at,reason,severity,resolved_at
+T1,A1,2024-02-03,how_to,low,2024-02-05
+T2,A2,2024-03-03,bug,high,
+""",
+    "champion_changes": """account_id,date
+A2,2024-03-01
+""",
+    "onboarding": """account_id,milestone,date
+A1,training_started,2024-01-20
+A1,operations_learned,2024-02-15
+""",
+    "roi": """account_id,date,value,metric
+A2,2024-03-31,120.5,hours_saved
+""",
+    "success_plans": """account_id,objective,due_date,completed_date
+A1,CRM連携の稼働,2024-04-30,2024-04-20
+""",
+}
+
+
+def write_mini(folder: Path, overrides: dict[str, str | None] | None = None,
+               encoding: str = "utf-8") -> Path:
+    """Write the tiny dataset as CSV; ``overrides`` replaces (or with None removes) tables."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tables = {**MINI, **(overrides or {})}
+    for name, text in tables.items():
+        if text is not None:
+            (folder / f"{name}.csv").write_bytes(text.encode(encoding))
+    return folder
+
+
+@pytest.fixture
+def mini(tmp_path: Path) -> Path:
+    return write_mini(tmp_path / "mini")
+
+
+@pytest.fixture(scope="session")
+def demo_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated company (300 accounts, 24 months), written once per session."""
+    out = tmp_path_factory.mktemp("demo_small")
+    write_demo(out, DemoSpec(accounts=300, months=24, end="2026-09", seed=7))
+    return out
