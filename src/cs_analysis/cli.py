@@ -43,6 +43,49 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace):
+    """Settings and validated dataset, the way every data command starts."""
+    from cs_analysis.config import load_settings
+    from cs_analysis.dataset import load_dataset
+
+    settings = load_settings(args.config)
+    return settings, load_dataset(args.path)
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    from cs_analysis.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def _cmd_kpis(args: argparse.Namespace) -> int:
+    from cs_analysis.formatting import kpi_table
+    from cs_analysis.kpis import KpiEngine
+    from cs_analysis.periods import latest_fiscal_quarter
+
+    settings, ds = _load(args)
+    engine = KpiEngine(ds, settings)
+    period = args.period or latest_fiscal_quarter(engine.cube.months[-1], settings.fiscal_year_start_month)
+    by = [b.strip() for b in (args.by or "").split(",") if b.strip()]
+    tidy = engine.kpis(period, by)
+    p = engine.period(period)
+    if args.format == "csv":
+        text = tidy.to_csv(index=False, lineterminator="\n")
+    elif args.format == "json":
+        text = tidy.to_json(orient="records", force_ascii=False, indent=1) + "\n"
+    else:
+        head = (f"KPIs {p.label}: {p.first}..{p.last} (start {p.start}, end {p.end}); "
+                f"currency {settings.currency}; fiscal year starts in month {settings.fiscal_year_start_month}\n")
+        text = head + kpi_table(tidy, settings.currency).to_string() + "\n"
+    _emit(text, args.out)
+    return 0
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -82,7 +125,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)")
     p.set_defaults(func=_cmd_demo_data)
+
+    p = sub.add_parser("kpis", help="compute every CS KPI for a period",
+                       description="Every KPI of SPEC §2 for a period, in total and per segment. "
+                                   "csv/json print the tidy frame (period, segment_by, segment, kpi, value).")
+    p.add_argument("path", help="dataset folder or DuckDB file")
+    p.add_argument("--period", help="2025-07, 2025Q3, FY2025, FY2025Q1 or 2025-04..2025-09 "
+                                    "(default: the last complete fiscal quarter in the data)")
+    p.add_argument("--by", help="segmentations, comma-separated: size, touch_tier or any accounts column")
+    _common(p)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    p.set_defaults(func=_cmd_kpis)
     return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="settings YAML overriding the shipped defaults")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,6 +28,7 @@ ADDONS = ("analytics", "ivr", "crm_link")  # flat monthly fee, licenses 0
 ADDON_FEES = np.array([30_000, 20_000, 15_000])
 CORE_PRICE_SMB, CORE_PRICE_ENT = 5_000, 4_500
 N_FEATURES = 12
+BURN_IN_MONTHS = 12
 INDUSTRIES = np.array(["製造", "小売", "IT・通信", "金融", "不動産", "人材", "医療・福祉", "物流"])
 INDUSTRY_P = np.array([0.18, 0.14, 0.2, 0.1, 0.1, 0.12, 0.08, 0.08])
 SURNAMES = ("佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤",
@@ -79,7 +80,9 @@ class _Simulation:
         self.spec = spec
         self.rng = np.random.default_rng(spec.seed)
         end = spec.end_month()
-        self.months = np.arange(end - spec.months + 1, end + 1, dtype="datetime64[M]")
+        # a burn-in year before the window lets account states settle; its billing is not written
+        self.burn = BURN_IN_MONTHS
+        self.months = np.arange(end - spec.months - self.burn + 1, end + 1, dtype="datetime64[M]")
         self.rows: dict[str, list[dict[str, np.ndarray]]] = {
             k: [] for k in ("subscriptions", "usage", "touchpoints", "nps_responses", "tickets",
                             "champion_changes", "roi", "hazard")
@@ -88,7 +91,7 @@ class _Simulation:
 
     # ---- accounts and their fixed traits -------------------------------------------------
     def _make_accounts(self) -> None:
-        n, rng, m0 = self.spec.accounts, self.rng, self.months[0]
+        n, rng = self.spec.accounts, self.rng
         self.ids = np.char.add("A", np.char.zfill(np.arange(1, n + 1).astype(str), 6))
         enterprise = rng.random(n) < 0.15
         employees = np.where(
@@ -97,9 +100,9 @@ class _Simulation:
             np.clip(rng.lognormal(np.log(150), 1.1, n), 5, 1999),
         ).astype(np.int64)
         self.enterprise = enterprise
-        # 55 % are customers before the window; the rest sign up during it (first bill next month)
+        # 55 % are customers before the burn-in; the rest sign up during the window
         existing = rng.random(n) < 0.55
-        start_idx = np.where(existing, 0, rng.integers(0, self.spec.months, n))
+        start_idx = np.where(existing, 0, self.burn + rng.integers(0, self.spec.months, n))
         first_bill = self.months[start_idx]
         signup_back = np.where(existing, rng.integers(30, 4 * 365, n), rng.integers(3, 28, n))
         self.signup = first_bill.astype("datetime64[D]") - signup_back
@@ -301,7 +304,7 @@ class _Simulation:
         rng, day = self.rng, np.timedelta64(1, "D")
         count = np.where(rng.random(idx.size) < 0.1, rng.integers(1, 4, idx.size), 0)
         rep = np.repeat(np.arange(idx.size), count)
-        mean = 6.8 + 1.3 * self.quality[idx] + 2.0 * (util - 0.6)
+        mean = 7.3 + 1.3 * self.quality[idx] + 2.0 * (util - 0.6)
         score = np.clip(np.round(rng.normal(mean[rep], 1.7)), 0, 10).astype(np.int64)
         dates = m_start + rng.integers(0, days_in, rep.size) * day
         contact = np.char.add(np.char.add(self.ids[idx[rep]], "-C"), rng.integers(1, 6, rep.size).astype(str))
@@ -347,8 +350,11 @@ class _Simulation:
         end_day = (self.months[-1] + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
         frames = {name: pd.concat([pd.DataFrame(r) for r in rows], ignore_index=True)
                   for name, rows in self.rows.items()}
-        for name in ("subscriptions", "usage", "hazard"):
-            frames[name]["month"] = _iso(frames[name]["month"].to_numpy().astype("datetime64[M]"))
+        window_start = self.months[self.burn]
+        for name in ("subscriptions", "usage", "hazard"):  # monthly tables cover the window only
+            month = frames[name]["month"].to_numpy().astype("datetime64[M]")
+            frames[name] = frames[name].loc[month >= window_start].reset_index(drop=True)
+            frames[name]["month"] = _iso(month[month >= window_start])
         for name, col in (("touchpoints", "date"), ("nps_responses", "date"), ("champion_changes", "date"),
                           ("roi", "date"), ("tickets", "opened_at")):
             frames[name][col] = _iso(frames[name][col].to_numpy())

@@ -1,0 +1,48 @@
+"""Human formatting of KPI values: ¥ with thousands separators, % with one decimal, ja/en labels."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from cs_analysis.kpis import KPIS
+
+CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
+
+
+def format_value(value: object, unit: str, currency: str = "JPY") -> str:
+    """``¥1,234,567`` / ``12.3%`` / ``1,234`` / ``+12.3`` (NPS); "—" when undefined."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    x = float(value)  # type: ignore[arg-type]
+    if unit == "money":
+        symbol = CURRENCY_SYMBOLS.get(currency)
+        text = f"{abs(x):,.0f}"
+        sign = "-" if x < 0 else ""
+        return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
+    if unit == "percent":
+        return f"{x:.1f}%"
+    if unit == "score":
+        return f"{x:+.1f}"
+    return f"{x:,.0f}"
+
+
+def kpi_label(kpi: str, lang: str = "ja") -> str:
+    """The KPI's display name in Japanese (``ja``), English (``en``) or both (``both``)."""
+    _, en, ja = KPIS[kpi]
+    return {"ja": ja, "en": en}.get(lang, f"{ja} / {en}")
+
+
+def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both") -> pd.DataFrame:
+    """Wide, formatted view of a tidy KPI frame: one row per KPI, one column per segment."""
+    frame = tidy.copy()
+    frame["text"] = [format_value(v, KPIS[k][0], currency) for k, v in zip(frame["kpi"], frame["value"], strict=True)]
+    frame["column"] = [s if b == "all" else f"{b}={s}" for b, s in zip(frame["segment_by"], frame["segment"], strict=True)]
+    wide = frame.pivot_table(index="kpi", columns="column", values="text", aggfunc="first", sort=False)
+    wide = wide.reindex(index=[k for k in KPIS if k in wide.index],
+                        columns=list(dict.fromkeys(frame["column"])))
+    wide.index = [kpi_label(k, lang) for k in wide.index]
+    wide.index.name = "KPI"
+    wide.columns.name = None
+    return wide
