@@ -75,3 +75,49 @@ def demo_small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo_small")
     write_demo(out, DemoSpec(accounts=300, months=24, end="2026-09", seed=7))
     return out
+
+
+def dataset_from(subscriptions: list[tuple], accounts: list[tuple] | None = None,
+                 **tables: list[tuple]):
+    """A validated Dataset from tuples.
+
+    subscriptions: (account_id, "YYYY-MM", product, licenses, mrr); accounts: (account_id,
+    employees[, extra columns as given by ``account_columns``]) — default: every account in
+    subscriptions with 100 employees. Other tables as keyword lists of tuples in contract order.
+    """
+    import pandas as pd
+
+    from cs_analysis.dataset import Dataset
+    from cs_analysis.io import RawTable
+    from cs_analysis.schema import TABLE_BY_NAME
+    from cs_analysis.validation import validate_tables
+
+    subs = pd.DataFrame(subscriptions, columns=["account_id", "month", "product", "licenses", "mrr"],
+                        dtype=object)
+    subs["month"] = subs["month"].astype(str) + "-01"
+    if accounts is None:
+        accounts = [(a, 100) for a in dict.fromkeys(subs["account_id"])]
+    acc = pd.DataFrame({
+        "account_id": [a[0] for a in accounts],
+        "name": [f"社{a[0]}" for a in accounts],
+        "employees": [a[1] for a in accounts],
+        "industry": [a[2] if len(a) > 2 else "製造" for a in accounts],
+        "signup_date": "2020-01-01",
+        "csm_owner": [a[3] if len(a) > 3 else "佐藤" for a in accounts],
+    })
+    raw = {"accounts": acc, "subscriptions": subs}
+    for name, rows in tables.items():
+        cols = [c.name for c in TABLE_BY_NAME[name].columns if c.required]
+        if rows and len(rows[0]) > len(cols):
+            cols = [c.name for c in TABLE_BY_NAME[name].columns][: len(rows[0])]
+        raw[name] = pd.DataFrame(rows, columns=cols, dtype=object).astype(str)
+    typed = validate_tables({k: RawTable(k, v, k, 2) for k, v in raw.items()}, "test")
+    return Dataset(**typed)
+
+
+@pytest.fixture(scope="session")
+def demo_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo company at its default size (1,000 accounts, 36 months), as Parquet."""
+    out = tmp_path_factory.mktemp("demo_default")
+    write_demo(out, DemoSpec(accounts=1000, months=36, end="2026-09", seed=42), fmt="parquet")
+    return out

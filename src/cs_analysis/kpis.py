@@ -260,10 +260,10 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Counts as Python ints, undefined values as None, in an object column."""
     is_count = frame["kpi"].map(lambda name: KPIS[name][0] == "count")
     frame = frame.copy()
-    frame["value"] = [
+    frame["value"] = pd.Series([
         None if not np.isfinite(x) else int(round(x)) if count else float(x)
         for x, count in zip(frame["value"].to_numpy(dtype=float), is_count, strict=True)
-    ]
+    ], index=frame.index, dtype=object)
     return frame[COLUMNS]
 
 
