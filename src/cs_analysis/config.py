@@ -23,6 +23,8 @@ class Settings:
     high_touch_licenses: int = 10
     low_touch_licenses: int = 5
     gross_margin: float = 0.8
+    annual_discount_rate: float = 0.10
+    min_cohort_accounts: int = 30
 
     def __post_init__(self) -> None:
         problems = []
@@ -34,6 +36,10 @@ class Settings:
             problems.append("need 0 <= low_touch_licenses <= high_touch_licenses")
         if not 0 < self.gross_margin <= 1:
             problems.append("gross_margin must be in (0, 1]")
+        if not 0 <= self.annual_discount_rate < 1:
+            problems.append("annual_discount_rate must be in [0, 1)")
+        if self.min_cohort_accounts < 1:
+            problems.append("min_cohort_accounts must be >= 1")
         if not self.currency:
             problems.append("currency must not be empty")
         if problems:

@@ -20,7 +20,8 @@ from cs_analysis.dataset import Dataset
 from cs_analysis.errors import DataError
 from cs_analysis.ledger import MOVEMENTS, MrrCube, build_cube
 from cs_analysis.periods import Period, months_to_fiscal_year_end, parse_period
-from cs_analysis.segments import reference_month, segment_labels
+from cs_analysis.retention import ShiftedBetaGeometric, monthly_discount
+from cs_analysis.segments import Segmenter, reference_month
 
 # name: (unit, English label, Japanese label); order = output order
 KPIS: dict[str, tuple[str, str, str]] = {
@@ -50,6 +51,7 @@ KPIS: dict[str, tuple[str, str, str]] = {
     "cross_sell_mrr": ("money", "Cross-sell MRR", "クロスセル額"),
     "arpa": ("money", "ARPA (MRR per account)", "顧客平均単価 (ARPA)"),
     "ltv": ("money", "LTV (guide formula)", "LTV (ガイド式)"),
+    "ltv_survival": ("money", "LTV (sBG survival model)", "LTV (生存モデル)"),
     "lost_revenue": ("money", "Lost revenue to fiscal year end", "逸失金額"),
     "nps": ("score", "NPS", "NPS"),
     "nps_responses": ("count", "NPS responses", "NPS回答数"),
@@ -83,6 +85,10 @@ class KpiEngine:
     @cached_property
     def cube(self) -> MrrCube:
         return build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"])
+
+    @cached_property
+    def segmenter(self) -> Segmenter:
+        return Segmenter(self.dataset.accounts, self.cube, self.settings)
 
     @cached_property
     def _cum(self) -> dict[str, np.ndarray]:
@@ -163,9 +169,10 @@ class KpiEngine:
         ref = reference_month(self.cube, i1, i2)
         frames = []
         for seg_by in ["all", *[b for b in by if b != "all"]]:
-            labels = segment_labels(seg_by, self.dataset.accounts, self.cube, self.settings, ref)
-            codes, names = pd.factorize(labels, sort=True)
-            values = self._aggregate(p, stats, codes, len(names), i1, i2)
+            codes, names = self.segmenter.codes(seg_by, ref)
+            # cohorts are segmented as they were when they started (no survivorship bias)
+            cohort_codes, _ = self.segmenter.codes(seg_by, self._cohorts[0])
+            values = self._aggregate(stats, codes, len(names), i1, i2, cohort_codes)
             frame = pd.DataFrame(values, index=list(names)).reindex(columns=list(KPIS))
             if seg_by != "all":  # omit segments with no activity at all in the period
                 frame = frame[frame[ACTIVITY].fillna(0).ne(0).any(axis=1)]
@@ -177,8 +184,8 @@ class KpiEngine:
         out.insert(0, "period", p.label)
         return _tidy(out)
 
-    def _aggregate(self, p: Period, stats: pd.DataFrame, codes: np.ndarray, k: int,
-                   i1: int, i2: int) -> dict[str, np.ndarray]:
+    def _aggregate(self, stats: pd.DataFrame, codes: np.ndarray, k: int,
+                   i1: int, i2: int, cohort_codes: np.ndarray) -> dict[str, np.ndarray]:
         def total(col: str) -> np.ndarray:
             return np.bincount(codes, stats[col].to_numpy(dtype=float), k)
 
@@ -218,10 +225,45 @@ class KpiEngine:
         churn = v["avg_monthly_churn_rate"] / 100.0
         v["ltv"] = np.divide(v["arpa"] * self.settings.gross_margin, churn,
                              out=np.full(k, np.nan), where=churn > 0)
+        v["ltv_survival"] = v["arpa"] * self.settings.gross_margin * self._lifetimes(cohort_codes, k, i2)
         v["lost_revenue"] = total("lost_revenue")
         v.update(self._nps_kpis(codes, k, i1, i2, stats["in_end"].to_numpy()))
-        v.update(self._referral_touchpoints(codes, k, p))
+        v.update(self._referral_touchpoints(codes, k, i1, i2))
         return v
+
+    @cached_property
+    def _cohorts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per account: month column of its first MRR (−1 if active in the opening month or never,
+        i.e. left-truncated or absent) and of its first churn after that (−1 if none)."""
+        moves = self.cube.movements
+        started = moves["new"] > 0
+        start = np.where(started.any(axis=1), np.argmax(started, axis=1), -1)
+        churn = moves["churn"] > 0
+        first_churn = np.where(churn.any(axis=1), np.argmax(churn, axis=1), -1)
+        return start, first_churn
+
+    def _lifetimes(self, codes: np.ndarray, k: int, end: int) -> np.ndarray:
+        """Per segment (``codes``: each account's segment when it started), the sBG
+        discounted expected lifetime (months) of a new account, fitted by maximum likelihood to
+        every cohort that started after the opening month, as known at month ``end``; NaN with
+        fewer than ``min_cohort_accounts`` accounts or no churn."""
+        start, first_churn = self._cohorts
+        seen = (start >= 0) & (start <= end)
+        churned = seen & (first_churn >= 0) & (first_churn <= end)
+        periods = np.where(churned, first_churn - start, end - start)  # T, or renewals survived
+        span = end + 2
+        out = np.full(k, np.nan)
+        churn_counts = np.zeros((k, span))
+        cens_counts = np.zeros((k, span))
+        np.add.at(churn_counts, (codes[churned], periods[churned]), 1)
+        np.add.at(cens_counts, (codes[seen & ~churned], periods[seen & ~churned]), 1)
+        discount = monthly_discount(self.settings.annual_discount_rate)
+        for seg in range(k):  # one small maximum-likelihood fit per segment
+            n = churn_counts[seg].sum() + cens_counts[seg].sum()
+            if n >= self.settings.min_cohort_accounts and churn_counts[seg].sum() > 0:
+                model = ShiftedBetaGeometric().fit_counts(churn_counts[seg], cens_counts[seg])
+                out[seg] = model.discounted_expected_lifetime(discount)
+        return out
 
     def _nps_kpis(self, codes: np.ndarray, k: int, i1: int, i2: int,
                   in_end: np.ndarray) -> dict[str, np.ndarray]:
@@ -245,15 +287,21 @@ class KpiEngine:
             "referral_candidates": np.bincount(codes[acc], candidate, k),
         }
 
-    def _referral_touchpoints(self, codes: np.ndarray, k: int, p: Period) -> dict[str, np.ndarray]:
+    @cached_property
+    def _referrals(self) -> pd.DataFrame | None:
         tp = self.dataset.touchpoints
         if tp is None or "kind" not in tp.columns:
+            return None
+        sel = tp[tp["kind"].eq("referral").fillna(False).astype(bool)]
+        return pd.DataFrame({"account": self.cube.accounts.get_indexer(sel["account_id"]),
+                             "month": self._month_col(sel["date"])})
+
+    def _referral_touchpoints(self, codes: np.ndarray, k: int, i1: int, i2: int) -> dict[str, np.ndarray]:
+        ref = self._referrals
+        if ref is None:
             return {}
-        months = tp["date"].dt.to_period("M")
-        sel = tp[tp["kind"].eq("referral").fillna(False).astype(bool)
-                 & (months >= p.first).to_numpy() & (months <= p.last).to_numpy()]
-        acc = self.cube.accounts.get_indexer(sel["account_id"])
-        return {"referral_touchpoints": np.bincount(codes[acc], minlength=k).astype(float)}
+        inside = ref[(ref["month"] >= i1) & (ref["month"] <= i2)]
+        return {"referral_touchpoints": np.bincount(codes[inside["account"].to_numpy()], minlength=k).astype(float)}
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:

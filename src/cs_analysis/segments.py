@@ -31,31 +31,45 @@ def reference_month(cube: MrrCube, first: int, last: int) -> np.ndarray:
     return np.where(in_start, start, np.where(within.any(axis=1), first_active, -1))
 
 
-def touch_tier(licenses: np.ndarray, settings: Settings) -> np.ndarray:
-    """high / low / tech by licenses (RevComm's thresholds, settings)."""
-    return np.select(
-        [licenses >= settings.high_touch_licenses, licenses >= settings.low_touch_licenses],
-        ["high", "low"],
-        "tech",
-    ).astype(object)
+TIERS = ("high", "low", "tech", NONE)
 
 
-def segment_labels(
-    by: str, accounts: pd.DataFrame, cube: MrrCube, settings: Settings, ref: np.ndarray
-) -> np.ndarray:
-    """Label of every cube account for segmentation ``by`` ("all", a derived one or a column)."""
-    if by == "all":
-        return np.full(len(cube.accounts), "all", dtype=object)
-    table = accounts.set_index("account_id").reindex(cube.accounts)
-    if by == "size":
-        return np.where(table["employees"].to_numpy() >= settings.enterprise_employees,
-                        "Enterprise", "SMB").astype(object)
-    if by == "touch_tier":
-        rows = np.arange(len(cube.accounts))
-        lic = cube.licenses[rows, np.maximum(ref, 0)]
-        return np.where(ref >= 0, touch_tier(lic, settings), NONE).astype(object)
-    if by in table.columns:
-        values = table[by]
-        return values.astype("str").where(values.notna(), NONE).to_numpy(dtype=object)
-    known = ", ".join([*DERIVED, *[c for c in table.columns if c not in ("name",)]])
-    raise SegmentError(f"unknown segmentation {by!r}; use one of: {known}")
+class Segmenter:
+    """Segment codes of every cube account, for "all", ``size``, ``touch_tier`` or any account
+    column. Static segmentations are computed once; the touch tier is read at ``ref`` months."""
+
+    def __init__(self, accounts: pd.DataFrame, cube: MrrCube, settings: Settings):
+        self.table = accounts.set_index("account_id").reindex(cube.accounts)
+        self.cube, self.settings = cube, settings
+        self._static: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def codes(self, by: str, ref: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """(code per account, segment names); codes index into the names."""
+        if by == "touch_tier":
+            rows = np.arange(len(self.cube.accounts))
+            lic = self.cube.licenses[rows, np.maximum(ref, 0)]
+            s = self.settings
+            code = np.select([lic >= s.high_touch_licenses, lic >= s.low_touch_licenses], [0, 1], 2)
+            return np.where(ref >= 0, code, 3), list(TIERS)
+        if by not in self._static:
+            codes, names = pd.factorize(self._static_labels(by), sort=True)
+            self._static[by] = (codes, [str(n) for n in names])
+        return self._static[by]
+
+    def labels(self, by: str, ref: np.ndarray) -> np.ndarray:
+        """Segment name per account."""
+        codes, names = self.codes(by, ref)
+        return np.asarray(names, dtype=object)[codes]
+
+    def _static_labels(self, by: str) -> np.ndarray:
+        n = len(self.cube.accounts)
+        if by == "all":
+            return np.full(n, "all", dtype=object)
+        if by == "size":
+            big = self.table["employees"].to_numpy() >= self.settings.enterprise_employees
+            return np.where(big, "Enterprise", "SMB").astype(object)
+        if by in self.table.columns and by != "name":
+            values = self.table[by]
+            return values.astype("str").where(values.notna(), NONE).to_numpy(dtype=object)
+        known = ", ".join([*DERIVED, *[c for c in self.table.columns if c != "name"]])
+        raise SegmentError(f"unknown segmentation {by!r}; use one of: {known}")
