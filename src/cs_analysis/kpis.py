@@ -59,10 +59,14 @@ KPIS: dict[str, tuple[str, str, str]] = {
     "detractors": ("count", "Detractors (0-6)", "批判者 (0-6)"),
     "referral_candidates": ("count", "Referral candidates", "紹介候補"),
     "referral_touchpoints": ("count", "Referral touchpoints", "紹介接点"),
+    "tickets_opened": ("count", "Support tickets opened", "問い合わせ件数"),
+    "objectives_due": ("count", "Success-plan objectives due", "期限到来の目標数"),
+    "objectives_on_time_rate": ("percent", "Objectives completed on time", "期限内達成率"),
+    "objectives_overdue": ("count", "Objectives overdue at end", "期末の期限超過目標"),
 }
 COLUMNS = ["period", "segment_by", "segment", "kpi", "value"]
 ACTIVITY = ["mrr_start", "mrr_end", "churned_mrr", "new_mrr", "reactivation_mrr", "nps_responses",
-            "referral_touchpoints"]
+            "referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"]
 
 
 def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -229,6 +233,8 @@ class KpiEngine:
         v["lost_revenue"] = total("lost_revenue")
         v.update(self._nps_kpis(codes, k, i1, i2, stats["in_end"].to_numpy()))
         v.update(self._referral_touchpoints(codes, k, i1, i2))
+        v.update(self._tickets(codes, k, i1, i2))
+        v.update(self._roadmap(codes, k, i1, i2, stats["in_end"].to_numpy()))
         return v
 
     @cached_property
@@ -302,6 +308,43 @@ class KpiEngine:
             return {}
         inside = ref[(ref["month"] >= i1) & (ref["month"] <= i2)]
         return {"referral_touchpoints": np.bincount(codes[inside["account"].to_numpy()], minlength=k).astype(float)}
+
+    @cached_property
+    def _ticket_months(self) -> pd.DataFrame | None:
+        t = self.dataset.tickets
+        if t is None:
+            return None
+        return pd.DataFrame({"account": self.cube.accounts.get_indexer(t["account_id"]),
+                             "month": self._month_col(t["opened_at"])})
+
+    def _tickets(self, codes: np.ndarray, k: int, i1: int, i2: int) -> dict[str, np.ndarray]:
+        t = self._ticket_months
+        if t is None:
+            return {}
+        inside = t[(t["month"] >= i1) & (t["month"] <= i2)]
+        return {"tickets_opened": np.bincount(codes[inside["account"].to_numpy()], minlength=k).astype(float)}
+
+    def _roadmap(self, codes: np.ndarray, k: int, i1: int, i2: int,
+                 in_end: np.ndarray) -> dict[str, np.ndarray]:
+        """Success roadmap: objectives due in the period, share done by their due date, and
+        objectives of accounts active at the end that are past due and not done by then."""
+        plans = self.dataset.success_plans
+        if plans is None:
+            return {}
+        rows = self.cube.accounts.get_indexer(plans["account_id"])
+        acc = codes[rows]
+        due_month = self._month_col(plans["due_date"])
+        end_day = self.cube.months[i2].to_timestamp(how="end").normalize()
+        done = plans["completed_date"]
+        due_in = (due_month >= i1) & (due_month <= i2)
+        on_time = due_in & (done.notna() & (done <= plans["due_date"])).to_numpy()
+        overdue = ((plans["due_date"] <= end_day) & (done.isna() | (done > end_day))).to_numpy() & in_end[rows]
+        due_count = np.bincount(acc[due_in], minlength=k)
+        return {
+            "objectives_due": due_count.astype(float),
+            "objectives_on_time_rate": _rate(np.bincount(acc[on_time], minlength=k), due_count),
+            "objectives_overdue": np.bincount(acc[overdue], minlength=k).astype(float),
+        }
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
