@@ -8,7 +8,7 @@ from scipy import special
 
 from cs_analysis.config import Settings
 from cs_analysis.kpis import compute_kpis
-from cs_analysis.retention import ShiftedBetaGeometric, monthly_discount
+from cs_analysis.retention import ShiftedBetaGeometric, fit_sbg, monthly_discount
 from conftest import dataset_from
 
 REGULAR = [1000, 631, 468, 380, 326, 293, 262, 243]
@@ -36,8 +36,7 @@ def test_regular_cohort_matches_the_published_fit():
     m = ShiftedBetaGeometric().fit_survivors(REGULAR)
     assert (m.alpha_, m.beta_) == pytest.approx((0.704, 1.182), abs=0.025)
     assert m.log_likelihood_ >= _log_likelihood(0.704, 1.182, REGULAR)
-    published = ShiftedBetaGeometric()
-    published.alpha_, published.beta_ = 0.704, 1.182
+    published = ShiftedBetaGeometric.from_params(0.704, 1.182)
     assert np.abs(1000 * (m.survival(np.arange(13)) - published.survival(np.arange(13)))).max() < 2
     assert np.abs(1000 * m.survival(np.arange(8)) - REGULAR).max() < 10
 
@@ -60,6 +59,18 @@ def test_discounted_lifetimes_closed_form_equals_the_sum():
     numeric = (m.survival(future) / m.survival(n - 1) / (1 + d) ** (future - n)).sum()
     assert m.discounted_expected_residual_lifetime(d, n) == pytest.approx(numeric)
     assert monthly_discount(0.1) == pytest.approx(1.1 ** (1 / 12) - 1)
+
+
+def test_batch_fit_equals_separate_fits():
+    rows = [HIGH_END, REGULAR]
+    churned = np.array([np.r_[0.0, np.diff(-np.asarray(r, float))] for r in rows])
+    censored = np.zeros_like(churned)
+    censored[:, -1] = [r[-1] for r in rows]
+    alpha, beta, ll = fit_sbg(churned, censored)
+    for i, r in enumerate(rows):
+        m = ShiftedBetaGeometric().fit_survivors(r)
+        assert (alpha[i], beta[i], ll[i]) == pytest.approx((m.alpha_, m.beta_, m.log_likelihood_), rel=1e-5)
+    assert ll[1] == pytest.approx(_log_likelihood(alpha[1], beta[1], REGULAR))
 
 
 def test_fit_with_censoring_recovers_simulated_parameters():

@@ -15,12 +15,13 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from cs_analysis.activity import ActivityCube, build_activity
 from cs_analysis.config import Settings
 from cs_analysis.dataset import Dataset
 from cs_analysis.errors import DataError
-from cs_analysis.ledger import MOVEMENTS, MrrCube, build_cube
+from cs_analysis.ledger import MOVEMENTS, MrrCube, build_cube, sum_by_account
 from cs_analysis.periods import Period, months_to_fiscal_year_end, parse_period
-from cs_analysis.retention import ShiftedBetaGeometric, monthly_discount
+from cs_analysis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
 from cs_analysis.segments import Segmenter, reference_month
 
 # name: (unit, English label, Japanese label); order = output order
@@ -75,9 +76,33 @@ def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num * 100.0, den, out=np.full(den.shape, np.nan), where=den != 0)
 
 
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.full(np.shape(den), np.nan), where=den > 0)
+
+
+CHUNK_CELLS = 300_000  # periods × accounts computed at once (bounds memory)
+ONE_HOT_MAX = 64  # up to this many segments, group sums are matrix products (BLAS)
+
+
+def _group_sums(x: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Sums of ``x`` (periods × quantities × accounts) per segment → periods × quantities × k.
+
+    ``codes``: segment of each account (static) or of each period and account."""
+    n_p, n_q, n = x.shape
+    if k <= ONE_HOT_MAX:
+        onehot = np.zeros((*codes.shape, k))
+        np.put_along_axis(onehot, codes[..., None], 1.0, axis=-1)
+        return x @ onehot
+    codes = np.broadcast_to(codes, (n_p, n))
+    flat = (codes[:, None, :] + k * (np.arange(n_p)[:, None, None] * n_q + np.arange(n_q)[None, :, None]))
+    return np.bincount(flat.ravel(), x.ravel(), n_p * n_q * k).reshape(n_p, n_q, k)
+
+
 @dataclass
 class KpiEngine:
-    """Computes KPIs for any period from one dataset; build once, query many periods.
+    """Computes KPIs for any periods from one dataset; build once, query many periods.
+
+    All periods asked for in one call are computed together as account × period arrays.
 
     >>> engine = KpiEngine(load_dataset("data/demo"), load_settings())   # doctest: +SKIP
     >>> engine.kpis("FY2025Q1", by=["size"])                              # doctest: +SKIP
@@ -91,6 +116,10 @@ class KpiEngine:
         return build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"])
 
     @cached_property
+    def activity(self) -> ActivityCube:
+        return build_activity(self.dataset, self.cube)
+
+    @cached_property
     def segmenter(self) -> Segmenter:
         return Segmenter(self.dataset.accounts, self.cube, self.settings)
 
@@ -99,26 +128,21 @@ class KpiEngine:
         """Cumulative sums over months of each movement, lost revenue and new-account flags."""
         moves = self.cube.movements
         weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month)
-        out = {k: np.cumsum(v, axis=1) for k, v in moves.items()}
-        out["lost_revenue"] = np.cumsum(moves["churn"] * weight.to_numpy()[None, :], axis=1)
-        out["new_count"] = np.cumsum(moves["new"] > 0, axis=1)
+        out = {k: np.cumsum(v, axis=0) for k, v in moves.items()}
+        out["lost_revenue"] = np.cumsum(moves["churn"] * weight.to_numpy()[:, None], axis=0)
+        out["new_count"] = np.cumsum(moves["new"] > 0, axis=0, dtype=np.int32)
         return out
 
     @cached_property
-    def _nps(self) -> pd.DataFrame | None:
-        nps = self.dataset.nps_responses
-        if nps is None:
-            return None
-        return pd.DataFrame({
-            "account": self.cube.accounts.get_indexer(nps["account_id"]),
-            "month": self._month_col(nps["date"]),
-            "date": nps["date"].to_numpy(),
-            "score": nps["score"].to_numpy(),
-        }).sort_values(["date"], kind="stable")
-
-    def _month_col(self, dates: pd.Series) -> np.ndarray:
-        first = self.cube.months[0]
-        return ((dates.dt.year - first.year) * 12 + dates.dt.month - first.month).to_numpy()
+    def _cohorts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per account: month row of its first MRR (−1 if active in the opening month or never,
+        i.e. left-truncated or absent) and of its first churn after that (−1 if none)."""
+        moves = self.cube.movements
+        started = moves["new"] > 0
+        start = np.where(started.any(axis=0), np.argmax(started, axis=0), -1)
+        churn = moves["churn"] > 0
+        first_churn = np.where(churn.any(axis=0), np.argmax(churn, axis=0), -1)
+        return start, first_churn
 
     def period(self, period: str | Period) -> Period:
         """Parse ``period`` with the fiscal year start from settings and check it fits the data."""
@@ -131,22 +155,27 @@ class KpiEngine:
             )
         return p
 
-    def account_stats(self, period: Period) -> pd.DataFrame:
-        """Per-account quantities for ``period`` (one row per account of the cube)."""
+    def _columns(self, periods: Sequence[Period]) -> tuple[np.ndarray, np.ndarray]:
+        first = self.cube.months[0]
+        i1 = np.array([(p.first - first).n for p in periods])
+        i2 = np.array([(p.end - first).n for p in periods])
+        return i1, i2
+
+    def _stats(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-account quantities, periods × accounts."""
         cube, cum = self.cube, self._cum
-        i1, i2 = cube.month_index(period.first), cube.month_index(period.end)
         s = i1 - 1
 
-        def over(key: str) -> np.ndarray:
-            return cum[key][:, i2] - cum[key][:, s]
+        def over(table: dict[str, np.ndarray], key: str) -> np.ndarray:
+            return table[key][i2] - table[key][s]
 
-        mrr_s, mrr_e = cube.mrr[:, s], cube.mrr[:, i2]
+        mrr_s, mrr_e = cube.mrr[s], cube.mrr[i2]
         in_s, in_e = mrr_s > 0, mrr_e > 0
-        ps, pe = cube.pair_mrr[:, s], cube.pair_mrr[:, i2]
+        ps, pe = cube.pair_mrr[s], cube.pair_mrr[i2]
         n = len(cube.accounts)
-        upsell = np.bincount(cube.pair_account, np.where(ps > 0, np.maximum(0, pe - ps), 0), n)
-        cross = np.bincount(cube.pair_account, np.where(ps == 0, pe, 0), n)
-        lic_s, lic_e = cube.licenses[:, s], cube.licenses[:, i2]
+        upsell = sum_by_account(np.where(ps > 0, np.maximum(0, pe - ps), 0), cube.pair_account, n)
+        cross = sum_by_account(np.where(ps == 0, pe, 0), cube.pair_account, n)
+        lic_s, lic_e = cube.licenses[s], cube.licenses[i2]
         stats = {
             "in_start": in_s,
             "in_end": in_e,
@@ -155,196 +184,169 @@ class KpiEngine:
             "mrr_end": mrr_e,
             "mrr_end_of_start": np.where(in_s, mrr_e, 0.0),
             "min_mrr_of_start": np.where(in_s, np.minimum(mrr_s, mrr_e), 0.0),
-            **{f"{k}_amount": over(k) for k in MOVEMENTS},
-            "is_new": over("new_count") > 0,
-            "lost_revenue": over("lost_revenue"),
+            **{f"{k}_amount": over(cum, k) for k in MOVEMENTS},
+            "is_new": over(cum, "new_count") > 0,
+            "lost_revenue": over(cum, "lost_revenue"),
             "licenses_start": np.where(in_s, lic_s, 0.0),
             "licenses_lost": np.where(in_s, np.maximum(0.0, lic_s - lic_e), 0.0),
             "upsell": np.where(in_s, upsell, 0.0),
             "cross_sell": np.where(in_s, cross, 0.0),
+            "upsold": in_s & (upsell > 0),
+            "cross_sold": in_s & (cross > 0),
         }
-        return pd.DataFrame(stats, index=cube.accounts)
+        active = cube.active
+        for offset in range(int((i2 - i1).max()) + 1):  # each month of the periods, for the mean
+            t = np.minimum(i1 + offset, i2)
+            inside = (i1 + offset <= i2)[:, None]
+            stats[f"month{offset}_base"] = active[t - 1] & inside
+            stats[f"month{offset}_churned"] = active[t - 1] & ~active[t] & inside
+        act = self.activity.cum
+        for key in ("nps_responses", "promoters", "detractors", "tickets_opened", "referral_touchpoints",
+                    "objectives_due", "objectives_on_time"):
+            if key in act:
+                stats[key] = over(act, key)
+        if "objectives_due" in act:
+            open_at_end = act["objectives_due"][i2] - act["objectives_closed"][i2]
+            stats["objectives_overdue"] = np.where(in_e, open_at_end, 0)
+        if self.activity.latest_nps is not None:
+            stats["referral_candidate"] = in_e & (self.activity.latest_nps[i2] >= 9)
+        return stats
+
+    def account_stats(self, period: str | Period) -> pd.DataFrame:
+        """Per-account quantities behind the KPIs of ``period`` (one row per account)."""
+        i1, i2 = self._columns([self.period(period)])
+        stats = {k: v[0] for k, v in self._stats(i1, i2).items() if not k.startswith("month")}
+        return pd.DataFrame(stats, index=self.cube.accounts)
 
     def kpis(self, period: str | Period, by: Sequence[str] = ()) -> pd.DataFrame:
         """Every KPI for ``period``, in total and for each segmentation in ``by``."""
-        p = self.period(period)
-        stats = self.account_stats(p)
-        i1, i2 = self.cube.month_index(p.first), self.cube.month_index(p.end)
+        return self.kpis_for([period], by)
+
+    def kpis_for(self, periods: Sequence[str | Period], by: Sequence[str] = ()) -> pd.DataFrame:
+        """Every KPI for each of ``periods`` (computed together), in total and per segmentation."""
+        ps = [self.period(p) for p in periods]
+        size = max(1, CHUNK_CELLS // max(1, len(self.cube.accounts)))
+        frames = [self._kpis_chunk(ps[i:i + size], by) for i in range(0, len(ps), size)]
+        return _tidy(pd.concat(frames, ignore_index=True))
+
+    def _kpis_chunk(self, ps: list[Period], by: Sequence[str]) -> pd.DataFrame:
+        i1, i2 = self._columns(ps)
+        stats = self._stats(i1, i2)
+        names_q = list(stats)
+        x = np.stack([stats.pop(q).astype(float, copy=False) for q in names_q], axis=1)
         ref = reference_month(self.cube, i1, i2)
         frames = []
         for seg_by in ["all", *[b for b in by if b != "all"]]:
             codes, names = self.segmenter.codes(seg_by, ref)
+            sums = _group_sums(x, codes, len(names))
+            totals = {q: sums[:, j, :] for j, q in enumerate(names_q)}
             # cohorts are segmented as they were when they started (no survivorship bias)
             cohort_codes, _ = self.segmenter.codes(seg_by, self._cohorts[0])
-            values = self._aggregate(stats, codes, len(names), i1, i2, cohort_codes)
-            frame = pd.DataFrame(values, index=list(names)).reindex(columns=list(KPIS))
-            if seg_by != "all":  # omit segments with no activity at all in the period
-                frame = frame[frame[ACTIVITY].fillna(0).ne(0).any(axis=1)]
-            long = frame.stack(future_stack=True).rename("value").reset_index()
-            long.columns = ["segment", "kpi", "value"]
-            long.insert(0, "segment_by", seg_by)
-            frames.append(long)
-        out = pd.concat(frames, ignore_index=True)
-        out.insert(0, "period", p.label)
-        return _tidy(out)
+            values = self._aggregate(totals, len(names), i2, cohort_codes)
+            empty = np.full((len(ps), len(names)), np.nan)  # KPIs whose optional table is absent
+            values = {kpi: values.get(kpi, empty) for kpi in KPIS}
+            frames.append(_long(values, [p.label for p in ps], seg_by, names))
+        return pd.concat(frames, ignore_index=True)
 
-    def _aggregate(self, stats: pd.DataFrame, codes: np.ndarray, k: int,
-                   i1: int, i2: int, cohort_codes: np.ndarray) -> dict[str, np.ndarray]:
-        def total(col: str) -> np.ndarray:
-            return np.bincount(codes, stats[col].to_numpy(dtype=float), k)
-
+    def _aggregate(self, total: dict[str, np.ndarray], k: int, i2: np.ndarray,
+                   cohort_codes: np.ndarray) -> dict[str, np.ndarray]:
+        """KPI values (periods × segments) from the per-segment sums of the account quantities."""
         v: dict[str, np.ndarray] = {}
-        v["mrr_start"], v["mrr_end"] = total("mrr_start"), total("mrr_end")
+        v["mrr_start"], v["mrr_end"] = total["mrr_start"], total["mrr_end"]
         for move, name in (("new", "new_mrr"), ("expansion", "expansion_mrr"),
                            ("contraction", "contraction_mrr"), ("churn", "churned_mrr"),
                            ("reactivation", "reactivation_mrr")):
-            v[name] = total(f"{move}_amount")
+            v[name] = total[f"{move}_amount"]
         v["net_new_mrr"] = (v["new_mrr"] + v["expansion_mrr"] + v["reactivation_mrr"]
                             - v["contraction_mrr"] - v["churned_mrr"])
-        n_s, n_e = total("in_start"), total("in_end")
+        n_s, n_e = total["in_start"], total["in_end"]
         v["active_accounts_start"], v["active_accounts_end"] = n_s, n_e
-        v["churned_accounts"], v["new_accounts"] = total("churned"), total("is_new")
+        v["churned_accounts"], v["new_accounts"] = total["churned"], total["is_new"]
         v["customer_churn_rate"] = _rate(v["churned_accounts"], n_s)
-        active = self.cube.active
-        monthly = np.vstack([
-            _rate(np.bincount(codes, active[:, t - 1] & ~active[:, t], k),
-                  np.bincount(codes, active[:, t - 1], k))
-            for t in range(i1, i2 + 1)
-        ])
-        months_defined = (~np.isnan(monthly)).sum(axis=0)
-        v["avg_monthly_churn_rate"] = np.divide(np.nansum(monthly, axis=0), months_defined,
-                                                out=np.full(k, np.nan), where=months_defined > 0)
-        v["license_churn_rate"] = _rate(total("licenses_lost"), total("licenses_start"))
+        v["avg_monthly_churn_rate"] = _avg_monthly_churn(total)
+        v["license_churn_rate"] = _rate(total["licenses_lost"], total["licenses_start"])
         v["revenue_churn_rate"] = _rate(v["churned_mrr"] + v["contraction_mrr"], v["mrr_start"])
         v["net_revenue_churn_rate"] = _rate(
             v["churned_mrr"] + v["contraction_mrr"] - v["expansion_mrr"] - v["reactivation_mrr"],
             v["mrr_start"])
         v["customer_retention_rate"] = _rate(n_e - v["new_accounts"], n_s)
-        v["nrr"] = _rate(total("mrr_end_of_start"), v["mrr_start"])
-        v["grr"] = _rate(total("min_mrr_of_start"), v["mrr_start"])
-        v["upsell_mrr"], v["cross_sell_mrr"] = total("upsell"), total("cross_sell")
-        v["upsell_rate"] = _rate(np.bincount(codes, stats["upsell"].to_numpy() > 0, k), n_s)
-        v["cross_sell_rate"] = _rate(np.bincount(codes, stats["cross_sell"].to_numpy() > 0, k), n_s)
-        v["arpa"] = np.divide(v["mrr_end"], n_e, out=np.full(k, np.nan), where=n_e > 0)
-        churn = v["avg_monthly_churn_rate"] / 100.0
-        v["ltv"] = np.divide(v["arpa"] * self.settings.gross_margin, churn,
-                             out=np.full(k, np.nan), where=churn > 0)
-        v["ltv_survival"] = v["arpa"] * self.settings.gross_margin * self._lifetimes(cohort_codes, k, i2)
-        v["lost_revenue"] = total("lost_revenue")
-        v.update(self._nps_kpis(codes, k, i1, i2, stats["in_end"].to_numpy()))
-        v.update(self._referral_touchpoints(codes, k, i1, i2))
-        v.update(self._tickets(codes, k, i1, i2))
-        v.update(self._roadmap(codes, k, i1, i2, stats["in_end"].to_numpy()))
+        v["nrr"] = _rate(total["mrr_end_of_start"], v["mrr_start"])
+        v["grr"] = _rate(total["min_mrr_of_start"], v["mrr_start"])
+        v["upsell_mrr"], v["cross_sell_mrr"] = total["upsell"], total["cross_sell"]
+        v["upsell_rate"] = _rate(total["upsold"], n_s)
+        v["cross_sell_rate"] = _rate(total["cross_sold"], n_s)
+        v["arpa"] = _ratio(v["mrr_end"], n_e)
+        v["ltv"] = _ratio(v["arpa"] * self.settings.gross_margin, v["avg_monthly_churn_rate"] / 100.0)
+        v["ltv_survival"] = (v["arpa"] * self.settings.gross_margin
+                             * self._lifetimes(cohort_codes, k, i2))
+        v["lost_revenue"] = total["lost_revenue"]
+        if "nps_responses" in total:
+            v["nps_responses"] = total["nps_responses"]
+            v["promoters"], v["detractors"] = total["promoters"], total["detractors"]
+            v["nps"] = _rate(v["promoters"] - v["detractors"], v["nps_responses"])
+            v["referral_candidates"] = total["referral_candidate"]
+        for key in ("referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"):
+            if key in total:
+                v[key] = total[key]
+        if "objectives_due" in total:
+            v["objectives_on_time_rate"] = _rate(total["objectives_on_time"], v["objectives_due"])
         return v
 
-    @cached_property
-    def _cohorts(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per account: month column of its first MRR (−1 if active in the opening month or never,
-        i.e. left-truncated or absent) and of its first churn after that (−1 if none)."""
-        moves = self.cube.movements
-        started = moves["new"] > 0
-        start = np.where(started.any(axis=1), np.argmax(started, axis=1), -1)
-        churn = moves["churn"] > 0
-        first_churn = np.where(churn.any(axis=1), np.argmax(churn, axis=1), -1)
-        return start, first_churn
-
-    def _lifetimes(self, codes: np.ndarray, k: int, end: int) -> np.ndarray:
-        """Per segment (``codes``: each account's segment when it started), the sBG
+    def _lifetimes(self, codes: np.ndarray, k: int, ends: np.ndarray) -> np.ndarray:
+        """Periods × segments (``codes``: each account's segment when it started): the sBG
         discounted expected lifetime (months) of a new account, fitted by maximum likelihood to
-        every cohort that started after the opening month, as known at month ``end``; NaN with
-        fewer than ``min_cohort_accounts`` accounts or no churn."""
+        every cohort that started after the opening month, as known at each period's end month;
+        NaN with fewer than ``min_cohort_accounts`` accounts or no churn."""
         start, first_churn = self._cohorts
-        seen = (start >= 0) & (start <= end)
-        churned = seen & (first_churn >= 0) & (first_churn <= end)
-        periods = np.where(churned, first_churn - start, end - start)  # T, or renewals survived
-        span = end + 2
-        out = np.full(k, np.nan)
-        churn_counts = np.zeros((k, span))
-        cens_counts = np.zeros((k, span))
-        np.add.at(churn_counts, (codes[churned], periods[churned]), 1)
-        np.add.at(cens_counts, (codes[seen & ~churned], periods[seen & ~churned]), 1)
-        discount = monthly_discount(self.settings.annual_discount_rate)
-        for seg in range(k):  # one small maximum-likelihood fit per segment
-            n = churn_counts[seg].sum() + cens_counts[seg].sum()
-            if n >= self.settings.min_cohort_accounts and churn_counts[seg].sum() > 0:
-                model = ShiftedBetaGeometric().fit_counts(churn_counts[seg], cens_counts[seg])
-                out[seg] = model.discounted_expected_lifetime(discount)
+        span = int(ends.max()) + 2
+        churn_counts = np.zeros((len(ends), k, span))
+        cens_counts = np.zeros((len(ends), k, span))
+        for row, end in enumerate(ends):  # cohort counts as known at each period's end
+            seen = (start >= 0) & (start <= end)
+            churned = seen & (first_churn >= 0) & (first_churn <= end)
+            periods = np.where(churned, first_churn - start, end - start)  # T, or renewals survived
+            censored = seen & ~churned
+            churn_counts[row] = np.bincount(codes[churned] * span + periods[churned],
+                                            minlength=k * span).reshape(k, span)
+            cens_counts[row] = np.bincount(codes[censored] * span + periods[censored],
+                                           minlength=k * span).reshape(k, span)
+        n = churn_counts.sum(axis=2) + cens_counts.sum(axis=2)
+        fit = (n >= self.settings.min_cohort_accounts) & (churn_counts.sum(axis=2) > 0)
+        out = np.full((len(ends), k), np.nan)
+        if fit.any():
+            alpha, beta, _ = fit_sbg(churn_counts[fit], cens_counts[fit])
+            discount = monthly_discount(self.settings.annual_discount_rate)
+            out[fit] = discounted_expected_lifetime(alpha, beta, discount)
         return out
 
-    def _nps_kpis(self, codes: np.ndarray, k: int, i1: int, i2: int,
-                  in_end: np.ndarray) -> dict[str, np.ndarray]:
-        nps = self._nps
-        if nps is None:
-            return {}
-        inside = nps[(nps["month"] >= i1) & (nps["month"] <= i2)]
-        seg = codes[inside["account"].to_numpy()]
-        score = inside["score"].to_numpy()
-        responses = np.bincount(seg, minlength=k)
-        promoters = np.bincount(seg, score >= 9, k)
-        detractors = np.bincount(seg, score <= 6, k)
-        latest = nps[nps["month"] <= i2].groupby("account")["score"].last()
-        acc = latest.index.to_numpy()
-        candidate = (latest.to_numpy() >= 9) & in_end[acc]
-        return {
-            "nps": _rate(promoters - detractors, responses),
-            "nps_responses": responses.astype(float),
-            "promoters": promoters,
-            "detractors": detractors,
-            "referral_candidates": np.bincount(codes[acc], candidate, k),
-        }
 
-    @cached_property
-    def _referrals(self) -> pd.DataFrame | None:
-        tp = self.dataset.touchpoints
-        if tp is None or "kind" not in tp.columns:
-            return None
-        sel = tp[tp["kind"].eq("referral").fillna(False).astype(bool)]
-        return pd.DataFrame({"account": self.cube.accounts.get_indexer(sel["account_id"]),
-                             "month": self._month_col(sel["date"])})
+def _avg_monthly_churn(total: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean over each period's months of the single-month churn rate; months whose segment had
+    no active account at the month's start (or past the period's end) are left out."""
+    sums, months = 0.0, 0.0
+    offset = 0
+    while f"month{offset}_base" in total:
+        rate = _rate(total[f"month{offset}_churned"], total[f"month{offset}_base"])
+        sums = sums + np.nan_to_num(rate)
+        months = months + ~np.isnan(rate)
+        offset += 1
+    return _ratio(sums, months)
 
-    def _referral_touchpoints(self, codes: np.ndarray, k: int, i1: int, i2: int) -> dict[str, np.ndarray]:
-        ref = self._referrals
-        if ref is None:
-            return {}
-        inside = ref[(ref["month"] >= i1) & (ref["month"] <= i2)]
-        return {"referral_touchpoints": np.bincount(codes[inside["account"].to_numpy()], minlength=k).astype(float)}
 
-    @cached_property
-    def _ticket_months(self) -> pd.DataFrame | None:
-        t = self.dataset.tickets
-        if t is None:
-            return None
-        return pd.DataFrame({"account": self.cube.accounts.get_indexer(t["account_id"]),
-                             "month": self._month_col(t["opened_at"])})
-
-    def _tickets(self, codes: np.ndarray, k: int, i1: int, i2: int) -> dict[str, np.ndarray]:
-        t = self._ticket_months
-        if t is None:
-            return {}
-        inside = t[(t["month"] >= i1) & (t["month"] <= i2)]
-        return {"tickets_opened": np.bincount(codes[inside["account"].to_numpy()], minlength=k).astype(float)}
-
-    def _roadmap(self, codes: np.ndarray, k: int, i1: int, i2: int,
-                 in_end: np.ndarray) -> dict[str, np.ndarray]:
-        """Success roadmap: objectives due in the period, share done by their due date, and
-        objectives of accounts active at the end that are past due and not done by then."""
-        plans = self.dataset.success_plans
-        if plans is None:
-            return {}
-        rows = self.cube.accounts.get_indexer(plans["account_id"])
-        acc = codes[rows]
-        due_month = self._month_col(plans["due_date"])
-        end_day = self.cube.months[i2].to_timestamp(how="end").normalize()
-        done = plans["completed_date"]
-        due_in = (due_month >= i1) & (due_month <= i2)
-        on_time = due_in & (done.notna() & (done <= plans["due_date"])).to_numpy()
-        overdue = ((plans["due_date"] <= end_day) & (done.isna() | (done > end_day))).to_numpy() & in_end[rows]
-        due_count = np.bincount(acc[due_in], minlength=k)
-        return {
-            "objectives_due": due_count.astype(float),
-            "objectives_on_time_rate": _rate(np.bincount(acc[on_time], minlength=k), due_count),
-            "objectives_overdue": np.bincount(acc[overdue], minlength=k).astype(float),
-        }
+def _long(values: dict[str, np.ndarray], labels: list[str], seg_by: str, names: list[str]) -> pd.DataFrame:
+    """Periods × segments arrays of every KPI → long rows in KPI order; segments with no activity
+    in a period (other than the total) are left out."""
+    cube = np.stack([values[kpi] for kpi in KPIS], axis=2)  # periods × segments × kpis
+    active = np.stack([np.nan_to_num(values[a]) != 0 for a in ACTIVITY], axis=2).any(axis=2)
+    keep = active if seg_by != "all" else np.ones(active.shape, bool)
+    p_idx, s_idx = np.nonzero(keep)
+    return pd.DataFrame({
+        "period": np.repeat(np.asarray(labels, dtype=object)[p_idx], len(KPIS)),
+        "segment_by": seg_by,
+        "segment": np.repeat(np.asarray(names, dtype=object)[s_idx], len(KPIS)),
+        "kpi": np.tile(np.asarray(list(KPIS), dtype=object), len(p_idx)),
+        "value": cube[p_idx, s_idx, :].ravel(),
+    })
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
@@ -401,8 +403,7 @@ def monthly_trend(engine: KpiEngine, by: Sequence[str] = (),
 
     Adds a ``month`` column (first day, datetime) beside ``period`` ("YYYY-MM").
     """
-    frames = [engine.kpis(Period(str(m), m, m), by) for m in engine.cube.months[1:]]
-    out = pd.concat(frames, ignore_index=True)
+    out = engine.kpis_for([Period(str(m), m, m) for m in engine.cube.months[1:]], by)
     if kpis is not None:
         unknown = sorted(set(kpis) - set(KPIS))
         if unknown:

@@ -21,12 +21,13 @@ MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 
 @dataclass(frozen=True)
 class MrrCube:
-    """MRR and licenses laid out as arrays.
+    """MRR and licenses laid out as month-major arrays (rows: months, columns: accounts), so
+    selecting months is a contiguous row copy.
 
-    ``accounts``: account ids (rows of the account-level arrays); ``months``: monthly
-    ``PeriodIndex`` from the first to the last month of data (columns). ``pair_mrr`` /
-    ``pair_licenses`` have one row per (account, product) pair seen, ``pair_account`` maps each
-    pair to its account row, ``pair_product`` names its product.
+    ``accounts``: sorted account ids (columns of the account-level arrays); ``months``: monthly
+    ``PeriodIndex`` from the first to the last month of data (rows). ``pair_mrr`` /
+    ``pair_licenses`` have one column per (account, product) pair seen, sorted by account;
+    ``pair_account`` maps each pair to its account column, ``pair_product`` names its product.
     """
 
     accounts: pd.Index
@@ -38,24 +39,31 @@ class MrrCube:
 
     @cached_property
     def mrr(self) -> np.ndarray:
-        """Account × month total MRR (0 where nothing was billed)."""
-        return _sum_rows(self.pair_mrr, self.pair_account, len(self.accounts))
+        """Month × account total MRR (0 where nothing was billed)."""
+        return sum_by_account(self.pair_mrr, self.pair_account, len(self.accounts))
 
     @cached_property
     def licenses(self) -> np.ndarray:
-        """Account × month licenses summed over products."""
-        return _sum_rows(self.pair_licenses, self.pair_account, len(self.accounts))
+        """Month × account licenses summed over products."""
+        return sum_by_account(self.pair_licenses, self.pair_account, len(self.accounts))
 
     @cached_property
     def active(self) -> np.ndarray:
         return self.mrr > 0
 
     @cached_property
+    def next_active(self) -> np.ndarray:
+        """Month × account: the first month row ≥ this one with MRR > 0 (len(months) if none)."""
+        t = len(self.months)
+        rows = np.where(self.active, np.arange(t)[:, None], t)
+        return np.minimum.accumulate(rows[::-1], axis=0)[::-1]
+
+    @cached_property
     def movements(self) -> dict[str, np.ndarray]:
-        """Account × month amounts of each movement (column 0, the opening month, is all 0)."""
-        cur, prev = self.mrr[:, 1:], self.mrr[:, :-1]
+        """Month × account amounts of each movement (row 0, the opening month, is all 0)."""
+        cur, prev = self.mrr[1:], self.mrr[:-1]
         on, was = cur > 0, prev > 0
-        seen_before = np.logical_or.accumulate(self.active, axis=1)[:, :-1]
+        seen_before = np.logical_or.accumulate(self.active, axis=0)[:-1]
         zero = np.zeros_like(cur)
         moves = {
             "new": np.where(on & ~seen_before, cur, zero),
@@ -64,47 +72,49 @@ class MrrCube:
             "churn": np.where(was & ~on, prev, zero),
             "reactivation": np.where(on & ~was & seen_before, cur, zero),
         }
-        pad = np.zeros((len(self.accounts), 1))
-        return {k: np.hstack([pad, v]) for k, v in moves.items()}
+        pad = np.zeros((1, len(self.accounts)))
+        return {k: np.vstack([pad, v]) for k, v in moves.items()}
 
     def month_index(self, month: pd.Period) -> int:
-        """Column of ``month``; a clear error when it lies outside the data."""
+        """Row of ``month``; a clear error when it lies outside the data."""
         first, last = self.months[0], self.months[-1]
         if not first <= month <= last:
             raise DataError(f"month {month} is outside the data ({first}..{last})")
         return (month - first).n
 
 
-def _sum_rows(values: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """Sum rows of ``values`` into ``n`` rows by ``rows`` (sorted ascending, as pairs are)."""
-    out = np.zeros((n, values.shape[1]), dtype=values.dtype)
-    if len(rows):
-        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-        out[rows[starts]] = np.add.reduceat(values, starts, axis=0)
+def sum_by_account(values: np.ndarray, columns: np.ndarray, n: int) -> np.ndarray:
+    """Sum the columns of ``values`` into ``n`` columns by ``columns`` (sorted ascending, as cube
+    pairs are)."""
+    out = np.zeros((values.shape[0], n), dtype=values.dtype)
+    if len(columns):
+        starts = np.flatnonzero(np.r_[True, columns[1:] != columns[:-1]])
+        out[:, columns[starts]] = np.add.reduceat(values, starts, axis=1)
     return out
 
 
 def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index) -> MrrCube:
     """Lay out a validated subscriptions table over ``account_ids`` (normally all accounts)."""
-    accounts = pd.Index(pd.unique(pd.Series(account_ids, dtype="str")), name="account_id")
+    accounts = pd.Index(np.sort(pd.unique(pd.Series(account_ids, dtype="str")).astype(object)),
+                        name="account_id")
     if subscriptions.empty:
         raise DataError("subscriptions: no rows, so there is no MRR to analyse")
-    months = subscriptions["month"].dt.to_period("M")
-    first, last = months.min(), months.max()
-    month_col = (
-        (subscriptions["month"].dt.year - first.year) * 12 + subscriptions["month"].dt.month - first.month
-    ).to_numpy()
-    acc = accounts.get_indexer(subscriptions["account_id"])
+    month = subscriptions["month"]
+    first = month.min().to_period("M")
+    last = month.max().to_period("M")
+    month_row = ((month.dt.year - first.year) * 12 + month.dt.month - first.month).to_numpy()
+    sub_codes, sub_ids = pd.factorize(subscriptions["account_id"])
+    acc = accounts.get_indexer(sub_ids)[sub_codes]  # look up each distinct id once
     if (acc < 0).any():
         raise DataError("subscriptions: account_id not in accounts")
     prod_codes, products = pd.factorize(subscriptions["product"], sort=True)
     pair_key = acc.astype(np.int64) * len(products) + prod_codes
     pair_codes, pair_keys = pd.factorize(pair_key, sort=True)
     n_months = (last - first).n + 1
-    pair_mrr = np.zeros((len(pair_keys), n_months))
-    pair_lic = np.zeros((len(pair_keys), n_months))
-    pair_mrr[pair_codes, month_col] = subscriptions["mrr"].to_numpy(dtype=float)
-    pair_lic[pair_codes, month_col] = subscriptions["licenses"].to_numpy(dtype=float)
+    pair_mrr = np.zeros((n_months, len(pair_keys)))
+    pair_lic = np.zeros((n_months, len(pair_keys)))
+    pair_mrr[month_row, pair_codes] = subscriptions["mrr"].to_numpy(dtype=float)
+    pair_lic[month_row, pair_codes] = subscriptions["licenses"].to_numpy(dtype=float)
     return MrrCube(
         accounts=accounts,
         months=pd.period_range(first, last, freq="M"),
@@ -116,22 +126,24 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index) -
 
 
 def mrr_ledger(cube: MrrCube) -> pd.DataFrame:
-    """The monthly MRR movement ledger: one row per account and month with a movement.
+    """The monthly MRR movement ledger: one row per account and month with a movement, ordered
+    by month then account_id.
 
     Columns: account_id, month (first day), mrr_prev, mrr, movement, amount. Months without a
     subscription row count as MRR 0; churn is a month with no MRR after an active month.
     """
-    frames = []
-    prev = np.hstack([np.zeros((len(cube.accounts), 1)), cube.mrr[:, :-1]])
-    for name in MOVEMENTS:
-        rows, cols = np.nonzero(cube.movements[name])
-        frames.append(pd.DataFrame({
-            "account_id": cube.accounts.to_numpy()[rows],
-            "month": cube.months[cols].to_timestamp(),
-            "mrr_prev": prev[rows, cols],
-            "mrr": cube.mrr[rows, cols],
-            "movement": name,
-            "amount": cube.movements[name][rows, cols],
-        }))
-    ledger = pd.concat(frames, ignore_index=True)
-    return ledger.sort_values(["month", "account_id"], kind="stable", ignore_index=True)
+    moves = cube.movements
+    kind = np.zeros(cube.mrr.shape, dtype=np.int8)
+    for code, name in enumerate(MOVEMENTS, start=1):  # movements are mutually exclusive
+        kind[moves[name] > 0] = code
+    rows, cols = np.nonzero(kind)  # row-major: by month, then account (the index is sorted)
+    code = kind[rows, cols]
+    amount = sum(moves[name][rows, cols] for name in MOVEMENTS)
+    return pd.DataFrame({
+        "account_id": cube.accounts.to_numpy()[cols],
+        "month": cube.months[rows].to_timestamp(),
+        "mrr_prev": np.where(rows > 0, cube.mrr[np.maximum(rows - 1, 0), cols], 0.0),
+        "mrr": cube.mrr[rows, cols],
+        "movement": np.asarray(MOVEMENTS, dtype=object)[code - 1],
+        "amount": amount,
+    })

@@ -32,12 +32,12 @@ def contact_reasons(engine: KpiEngine, period: str | Period, by: str = "all",
     month = ((tickets["opened_at"].dt.year - first.year) * 12 + tickets["opened_at"].dt.month
              - first.month).to_numpy()
     inside = (month >= i1) & (month <= i2)
-    churn_cum = np.cumsum(cube.movements["churn"] > 0, axis=1)
+    churn_cum = np.cumsum(cube.movements["churn"] > 0, axis=0)
     last = len(cube.months) - 1
     known = inside & (month + horizon_months <= last)
     m, r = month[known], rows[known]
     churned = np.zeros(len(tickets), bool)
-    churned[known] = churn_cum[r, m + horizon_months] - churn_cum[r, m] > 0
+    churned[known] = churn_cum[m + horizon_months, r] - churn_cum[m, r] > 0
     codes, names = engine.segmenter.codes(by, reference_month(cube, i1, i2))
     frame = pd.DataFrame({
         "segment": np.asarray(names, dtype=object)[codes[rows]],

@@ -17,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 
 LOG_BOUND = 12.0
@@ -25,6 +25,82 @@ LOG_BOUND = 12.0
 
 class RetentionWarning(UserWarning):
     """A statistical caveat about a retention fit (e.g. no churn observed)."""
+
+
+def _sbg_terms(x: np.ndarray, churned: np.ndarray, censored: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Log-likelihood, gradient and Hessian in (log α, log β) of every row's sBG model."""
+    a, b = np.exp(x[:, :1]), np.exp(x[:, 1:])
+    t = np.arange(churned.shape[1])[None, :]
+    c, tc = churned[:, 1:], t[:, 1:]
+    s = censored
+    total = c.sum(1, keepdims=True) + s.sum(1, keepdims=True)
+
+    def sums(fn, shift_c, shift_s):  # Σ_t c_t fn(…) + Σ_t s_t fn(…)
+        return (c * fn(shift_c)).sum(1, keepdims=True) + (s * fn(shift_s)).sum(1, keepdims=True)
+
+    ll = ((c * special.betaln(a + 1, b + tc - 1)).sum(1, keepdims=True)
+          + (s * special.betaln(a, b + t)).sum(1, keepdims=True) - total * special.betaln(a, b))
+    psi, tri = special.digamma, special.polygamma
+    g_a = (c * psi(a + 1)).sum(1, keepdims=True) + (s * psi(a)).sum(1, keepdims=True) \
+        - sums(psi, a + b + tc, a + b + t) - total * (psi(a) - psi(a + b))
+    g_b = sums(psi, b + tc - 1, b + t) - sums(psi, a + b + tc, a + b + t) - total * (psi(b) - psi(a + b))
+    t_ab = sums(lambda z: tri(1, z), a + b + tc, a + b + t)
+    h_aa = (c * tri(1, a + 1)).sum(1, keepdims=True) + (s * tri(1, a)).sum(1, keepdims=True) \
+        - t_ab - total * (tri(1, a) - tri(1, a + b))
+    h_bb = sums(lambda z: tri(1, z), b + tc - 1, b + t) - t_ab - total * (tri(1, b) - tri(1, a + b))
+    h_ab = -t_ab + total * tri(1, a + b)
+    grad = np.hstack([a * g_a, b * g_b])
+    hess = np.stack([np.hstack([a * a * h_aa + a * g_a, a * b * h_ab]),
+                     np.hstack([a * b * h_ab, b * b * h_bb + b * g_b])], axis=1)
+    return ll[:, 0], grad, hess, total[:, 0]
+
+
+def fit_sbg(churned_at: np.ndarray, censored_at: np.ndarray,
+            max_iter: int = 500) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximum-likelihood sBG fits of independent data sets at once.
+
+    Row ``i`` of ``churned_at`` counts customers churned in period t (t ≥ 1; column 0 must be 0)
+    and of ``censored_at`` customers still active after t periods when observation ended.
+    Levenberg–Marquardt steps with the analytic gradient and Hessian in (log α, log β), all rows
+    together; log α, log β are bounded at ±12 (at the upper bound the model is practically
+    geometric, at the lower one a split into immediate churners and stayers). Returns α, β and
+    the log-likelihood per row; warns (:class:`RetentionWarning`) where a fit did not converge.
+    """
+    churned = np.atleast_2d(np.asarray(churned_at, float))
+    censored = np.atleast_2d(np.asarray(censored_at, float))
+    if (churned[:, 0] != 0).any() or (churned.sum(axis=1) == 0).any():
+        raise ValueError("each row needs churn counts at periods t >= 1 (column 0 must be 0)")
+    n = churned.shape[0]
+    x = np.zeros((n, 2))
+    damping = np.full(n, 1e-3)
+    ll, grad, hess, total = _sbg_terms(x, churned, censored)
+    tol = 1e-7 * np.maximum(total, 1.0)  # log-likelihood per customer flat to 1e-7
+
+    def free_gradient(x: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        at_bound = ((x <= -LOG_BOUND) & (grad < 0)) | ((x >= LOG_BOUND) & (grad > 0))
+        return np.abs(np.where(at_bound, 0.0, grad)).max(axis=1)
+
+    done = free_gradient(x, grad) <= tol
+    for _ in range(max_iter):
+        rows = np.flatnonzero(~done)
+        if rows.size == 0:
+            break
+        # ascend: solve (−H + λI) δ = g on the rows still moving
+        system = -hess[rows] + damping[rows, None, None] * np.eye(2)
+        step = np.linalg.solve(system, grad[rows][..., None])[..., 0]
+        trial = np.clip(x[rows] + step, -LOG_BOUND, LOG_BOUND)
+        t_ll, t_grad, t_hess, _ = _sbg_terms(trial, churned[rows], censored[rows])
+        better = np.isfinite(t_ll) & (t_ll >= ll[rows])
+        up = rows[better]
+        x[up], ll[up], grad[up], hess[up] = trial[better], t_ll[better], t_grad[better], t_hess[better]
+        damping[up] = np.maximum(damping[up] / 10, 1e-12)
+        damping[rows[~better]] *= 10
+        done[rows] = (free_gradient(x[rows], grad[rows]) <= tol[rows]) | (damping[rows] > 1e12)
+    worst = free_gradient(x, grad) / np.maximum(total, 1.0)
+    if (worst > 1e-4).any():
+        warnings.warn(f"sBG fit did not converge for {(worst > 1e-4).sum()} of {n} data sets",
+                      RetentionWarning, stacklevel=2)
+    return np.exp(x[:, 0]), np.exp(x[:, 1]), ll
 
 
 @dataclass
@@ -40,45 +116,17 @@ class ShiftedBetaGeometric:
     beta_: float = field(default=np.nan, init=False)
     log_likelihood_: float = field(default=np.nan, init=False)
 
+    @classmethod
+    def from_params(cls, alpha: float, beta: float) -> ShiftedBetaGeometric:
+        model = cls()
+        model.alpha_, model.beta_ = float(alpha), float(beta)
+        return model
+
     def fit_counts(self, churned_at: np.ndarray, censored_at: np.ndarray) -> ShiftedBetaGeometric:
         """Fit from counts: ``churned_at[t]`` customers churned in period t (t ≥ 1, index 0
         unused) and ``censored_at[t]`` were still active after t periods when observation ended."""
-        churned_at = np.asarray(churned_at, float)
-        censored_at = np.asarray(censored_at, float)
-        t_churn = np.flatnonzero(churned_at)
-        t_cens = np.flatnonzero(censored_at)
-        if t_churn.size == 0 or (t_churn == 0).any():
-            raise ValueError("need churn counts at periods t >= 1 (index 0 must be 0)")
-
-        total = churned_at.sum() + censored_at.sum()
-        c, tc = churned_at[t_churn], t_churn
-        s, ts = censored_at[t_cens], t_cens
-
-        def nll(params: np.ndarray) -> tuple[float, np.ndarray]:
-            a, b = np.exp(params)
-            ll = ((c * special.betaln(a + 1, b + tc - 1)).sum() + (s * special.betaln(a, b + ts)).sum()
-                  - total * special.betaln(a, b))
-            psi_c, psi_s = special.digamma(a + b + tc), special.digamma(a + b + ts)
-            d_a = ((c * (special.digamma(a + 1) - psi_c)).sum() + (s * (special.digamma(a) - psi_s)).sum()
-                   - total * (special.digamma(a) - special.digamma(a + b)))
-            d_b = ((c * (special.digamma(b + tc - 1) - psi_c)).sum()
-                   + (s * (special.digamma(b + ts) - psi_s)).sum()
-                   - total * (special.digamma(b) - special.digamma(a + b)))
-            return -ll, -np.array([d_a * a, d_b * b])
-
-        # log α, log β bounded: at the upper bound the model is practically geometric (no
-        # heterogeneity), at the lower one a split into immediate churners and stayers
-        bounds = (-LOG_BOUND, LOG_BOUND)
-        best = optimize.minimize(nll, x0=np.zeros(2), jac=True, method="L-BFGS-B",
-                                 bounds=[bounds] * 2, options={"ftol": 1e-12, "gtol": 1e-8})
-        grad = nll(best.x)[1]
-        grad[(best.x <= bounds[0]) & (grad > 0)] = 0.0  # pushing against a bound is optimal
-        grad[(best.x >= bounds[1]) & (grad < 0)] = 0.0
-        if np.abs(grad).max() > 1e-3 * max(total, 1.0):  # LL per account flat to 1e-3
-            warnings.warn(f"sBG fit did not converge ({best.message}); gradient {grad}",
-                          RetentionWarning, stacklevel=2)
-        self.alpha_, self.beta_ = (float(x) for x in np.exp(best.x))
-        self.log_likelihood_ = float(-best.fun)
+        alpha, beta, ll = fit_sbg(churned_at, censored_at)
+        self.alpha_, self.beta_, self.log_likelihood_ = float(alpha[0]), float(beta[0]), float(ll[0])
         return self
 
     def fit_survivors(self, survivors: list[float] | np.ndarray) -> ShiftedBetaGeometric:
@@ -101,12 +149,18 @@ class ShiftedBetaGeometric:
 
     def discounted_expected_lifetime(self, discount: float) -> float:
         """DEL: expected number of (discounted) payments of a new customer, first one now."""
-        return float(special.hyp2f1(1, self.beta_, self.alpha_ + self.beta_, 1 / (1 + discount)))
+        return float(discounted_expected_lifetime(self.alpha_, self.beta_, discount))
 
     def discounted_expected_residual_lifetime(self, discount: float, n: int) -> float:
         """DERL: expected discounted future payments of a customer active for ``n`` periods."""
         a, b = self.alpha_, self.beta_
         return float((b + n - 1) / (a + b + n - 1) * special.hyp2f1(1, b + n, a + b + n, 1 / (1 + discount)))
+
+
+def discounted_expected_lifetime(alpha: np.ndarray | float, beta: np.ndarray | float,
+                                 discount: float) -> np.ndarray:
+    """DEL(d) = ₂F₁(1, β; α + β; 1/(1 + d)) for (arrays of) fitted parameters."""
+    return special.hyp2f1(1, beta, np.add(alpha, beta), 1 / (1 + discount))
 
 
 def monthly_discount(annual_rate: float) -> float:

@@ -22,13 +22,16 @@ class SegmentError(CsAnalysisError):
     """An unknown segmentation was asked for."""
 
 
-def reference_month(cube: MrrCube, first: int, last: int) -> np.ndarray:
-    """Per account, the month column its time-varying segments are read at (−1: none)."""
+def reference_month(cube: MrrCube, first: int | np.ndarray, last: int | np.ndarray) -> np.ndarray:
+    """Per account (periods × accounts when ``first``/``last`` are arrays of month rows), the
+    month row its time-varying segments are read at: the period's start if active then, else
+    the first active month inside the period, else −1."""
+    first, last = np.asarray(first), np.asarray(last)
     start = first - 1
-    in_start = cube.active[:, start] if start >= 0 else np.zeros(len(cube.accounts), bool)
-    within = cube.active[:, first : last + 1]
-    first_active = np.argmax(within, axis=1) + first
-    return np.where(in_start, start, np.where(within.any(axis=1), first_active, -1))
+    in_start = cube.active[start]
+    first_in = cube.next_active[first]
+    ref = np.where(in_start, start[..., None], np.where(first_in <= last[..., None], first_in, -1))
+    return ref
 
 
 TIERS = ("high", "low", "tech", NONE)
@@ -36,7 +39,8 @@ TIERS = ("high", "low", "tech", NONE)
 
 class Segmenter:
     """Segment codes of every cube account, for "all", ``size``, ``touch_tier`` or any account
-    column. Static segmentations are computed once; the touch tier is read at ``ref`` months."""
+    column. Static segmentations are computed once; the touch tier is read at the ``ref`` month
+    rows (one per account, or periods × accounts)."""
 
     def __init__(self, accounts: pd.DataFrame, cube: MrrCube, settings: Settings):
         self.table = accounts.set_index("account_id").reindex(cube.accounts)
@@ -46,8 +50,8 @@ class Segmenter:
     def codes(self, by: str, ref: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """(code per account, segment names); codes index into the names."""
         if by == "touch_tier":
-            rows = np.arange(len(self.cube.accounts))
-            lic = self.cube.licenses[rows, np.maximum(ref, 0)]
+            lic = np.take_along_axis(self.cube.licenses, np.maximum(ref, 0).reshape(-1, ref.shape[-1]), axis=0)
+            lic = lic.reshape(ref.shape)
             s = self.settings
             code = np.select([lic >= s.high_touch_licenses, lic >= s.low_touch_licenses], [0, 1], 2)
             return np.where(ref >= 0, code, 3), list(TIERS)

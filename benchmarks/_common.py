@@ -1,0 +1,54 @@
+"""Helpers shared by the benchmarks: cached demo data, timing, peak memory, machine line."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cs_analysis.demo import DemoSpec, write_demo
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def demo(accounts: int, months: int = 36, seed: int = 42) -> Path:
+    """A demo company as Parquet under benchmarks/results/ (generated once, reused)."""
+    out = RESULTS / f"demo_{accounts}x{months}_s{seed}"
+    marker = out / ".complete"
+    if not marker.exists():
+        write_demo(out, DemoSpec(accounts=accounts, months=months, end="2026-09", seed=seed), fmt="parquet")
+        marker.touch()
+    return out
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
+    """Best wall time of ``repeat`` runs, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def traced_peak(fn: Callable[[], Any]) -> float:
+    """Peak bytes allocated (Python and NumPy) while ``fn`` runs, in MiB."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def max_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
