@@ -21,8 +21,11 @@ $(DEMO)/.complete: | $(VENV)/.installed
 
 demo: $(DEMO)/.complete
 
+# The main job: validate the demo company, then its headline KPIs for the last complete fiscal
+# quarter, by size and touch tier (the quarterly report replaces this once it exists).
 report: setup demo
 	$(BIN)/cs-analysis validate $(DEMO)
+	$(BIN)/cs-analysis kpis $(DEMO) --by size,touch_tier
 
 # pytest exits 5 when it collects no tests: say so loudly rather than fail obscurely.
 test: setup

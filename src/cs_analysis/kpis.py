@@ -90,7 +90,7 @@ def _group_sums(x: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     ``codes``: segment of each account (static) or of each period and account."""
     n_p, n_q, n = x.shape
     if k <= ONE_HOT_MAX:
-        onehot = np.zeros((*codes.shape, k))
+        onehot = np.zeros((*codes.shape, k), dtype=x.dtype)
         np.put_along_axis(onehot, codes[..., None], 1.0, axis=-1)
         return x @ onehot
     codes = np.broadcast_to(codes, (n_p, n))
@@ -225,32 +225,47 @@ class KpiEngine:
     def kpis_for(self, periods: Sequence[str | Period], by: Sequence[str] = ()) -> pd.DataFrame:
         """Every KPI for each of ``periods`` (computed together), in total and per segmentation."""
         ps = [self.period(p) for p in periods]
+        segmentations = ["all", *[b for b in by if b != "all"]]
+        # survival lifetimes: cohorts are segmented as they were when they started (no
+        # survivorship bias), so one batch of fits per segmentation covers every period
+        ends = self._columns(ps)[1]
+        lifetimes = {b: self._lifetimes(*self.segmenter.codes(b, self._cohorts[0]), ends)
+                     for b in segmentations}
         size = max(1, CHUNK_CELLS // max(1, len(self.cube.accounts)))
-        frames = [self._kpis_chunk(ps[i:i + size], by) for i in range(0, len(ps), size)]
+        frames = [self._kpis_chunk(ps[i:i + size], segmentations, {b: v[i:i + size] for b, v in lifetimes.items()})
+                  for i in range(0, len(ps), size)]
         return _tidy(pd.concat(frames, ignore_index=True))
 
-    def _kpis_chunk(self, ps: list[Period], by: Sequence[str]) -> pd.DataFrame:
+    def _kpis_chunk(self, ps: list[Period], segmentations: list[str],
+                    lifetimes: dict[str, np.ndarray]) -> pd.DataFrame:
         i1, i2 = self._columns(ps)
         stats = self._stats(i1, i2)
-        names_q = list(stats)
-        x = np.stack([stats.pop(q).astype(float, copy=False) for q in names_q], axis=1)
+        # money in float64; flags and counts in float32, exact for sums below 2**24
+        groups = [[q for q, v in stats.items() if v.dtype.kind == "f"],
+                  [q for q, v in stats.items() if v.dtype.kind != "f"]]
+        stacks = []
+        for names_q, dtype in zip(groups, (np.float64, np.float32), strict=True):
+            x = np.empty((len(ps), len(names_q), len(self.cube.accounts)), dtype=dtype)
+            for j, q in enumerate(names_q):
+                x[:, j, :] = stats.pop(q)  # converted while copied: one write
+            stacks.append(x)
         ref = reference_month(self.cube, i1, i2)
         frames = []
-        for seg_by in ["all", *[b for b in by if b != "all"]]:
+        for seg_by in segmentations:
             codes, names = self.segmenter.codes(seg_by, ref)
-            sums = _group_sums(x, codes, len(names))
-            totals = {q: sums[:, j, :] for j, q in enumerate(names_q)}
-            # cohorts are segmented as they were when they started (no survivorship bias)
-            cohort_codes, _ = self.segmenter.codes(seg_by, self._cohorts[0])
-            values = self._aggregate(totals, len(names), i2, cohort_codes)
+            totals = {}
+            for names_q, x in zip(groups, stacks, strict=True):
+                sums = _group_sums(x, codes, len(names)).astype(np.float64)
+                totals.update({q: sums[:, j, :] for j, q in enumerate(names_q)})
+            values = self._aggregate(totals, lifetimes[seg_by])
             empty = np.full((len(ps), len(names)), np.nan)  # KPIs whose optional table is absent
             values = {kpi: values.get(kpi, empty) for kpi in KPIS}
             frames.append(_long(values, [p.label for p in ps], seg_by, names))
         return pd.concat(frames, ignore_index=True)
 
-    def _aggregate(self, total: dict[str, np.ndarray], k: int, i2: np.ndarray,
-                   cohort_codes: np.ndarray) -> dict[str, np.ndarray]:
-        """KPI values (periods × segments) from the per-segment sums of the account quantities."""
+    def _aggregate(self, total: dict[str, np.ndarray], lifetimes: np.ndarray) -> dict[str, np.ndarray]:
+        """KPI values (periods × segments) from the per-segment sums of the account quantities
+        and the segments' sBG discounted expected lifetimes."""
         v: dict[str, np.ndarray] = {}
         v["mrr_start"], v["mrr_end"] = total["mrr_start"], total["mrr_end"]
         for move, name in (("new", "new_mrr"), ("expansion", "expansion_mrr"),
@@ -277,8 +292,7 @@ class KpiEngine:
         v["cross_sell_rate"] = _rate(total["cross_sold"], n_s)
         v["arpa"] = _ratio(v["mrr_end"], n_e)
         v["ltv"] = _ratio(v["arpa"] * self.settings.gross_margin, v["avg_monthly_churn_rate"] / 100.0)
-        v["ltv_survival"] = (v["arpa"] * self.settings.gross_margin
-                             * self._lifetimes(cohort_codes, k, i2))
+        v["ltv_survival"] = v["arpa"] * self.settings.gross_margin * lifetimes
         v["lost_revenue"] = total["lost_revenue"]
         if "nps_responses" in total:
             v["nps_responses"] = total["nps_responses"]
@@ -292,12 +306,13 @@ class KpiEngine:
             v["objectives_on_time_rate"] = _rate(total["objectives_on_time"], v["objectives_due"])
         return v
 
-    def _lifetimes(self, codes: np.ndarray, k: int, ends: np.ndarray) -> np.ndarray:
+    def _lifetimes(self, codes: np.ndarray, names: list[str], ends: np.ndarray) -> np.ndarray:
         """Periods × segments (``codes``: each account's segment when it started): the sBG
         discounted expected lifetime (months) of a new account, fitted by maximum likelihood to
         every cohort that started after the opening month, as known at each period's end month;
         NaN with fewer than ``min_cohort_accounts`` accounts or no churn."""
         start, first_churn = self._cohorts
+        k = len(names)
         span = int(ends.max()) + 2
         churn_counts = np.zeros((len(ends), k, span))
         cens_counts = np.zeros((len(ends), k, span))
