@@ -77,3 +77,21 @@ def test_quarters_sum_their_months(engine, monthly):
     assert quarter["mrr_start"] == months["mrr_start"].iloc[0]
     assert quarter["mrr_end"] == months["mrr_end"].iloc[-1]
     assert quarter["avg_monthly_churn_rate"] == pytest.approx(months["customer_churn_rate"].mean())
+
+
+def test_group_sums_paths_agree(monkeypatch):
+    """Few segments use a one-hot matrix product, many a bincount: same sums."""
+    import cs_analysis.kpis as kpis
+
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 1000, (3, 4, 500)).astype(float)
+    for codes in (rng.integers(0, 7, 500), rng.integers(0, 7, (3, 500))):
+        expected = np.zeros((3, 4, 7))
+        for p in range(3):
+            c = codes if codes.ndim == 1 else codes[p]
+            for seg in range(7):
+                expected[p, :, seg] = x[p][:, c == seg].sum(axis=1)
+        np.testing.assert_array_equal(kpis._group_sums(x, codes, 7), expected)
+        monkeypatch.setattr(kpis, "ONE_HOT_MAX", 2)
+        np.testing.assert_array_equal(kpis._group_sums(x, codes, 7), expected)
+        monkeypatch.undo()
