@@ -73,6 +73,16 @@ def _iso(days: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(days.astype("datetime64[D]"), unit="D")
 
 
+def _day_strings(days: np.ndarray) -> pd.Categorical:
+    """ISO dates (empty for NaT), each distinct day formatted once."""
+    days = days.astype("datetime64[D]")
+    valid = ~np.isnat(days)
+    distinct, codes = np.unique(days[valid], return_inverse=True)
+    all_codes = np.full(days.size, -1)
+    all_codes[valid] = codes
+    return pd.Categorical.from_codes(all_codes, _iso(distinct))
+
+
 class _Simulation:
     """State of every account, advanced one month at a time with array operations."""
 
@@ -220,7 +230,7 @@ class _Simulation:
             features = rng.binomial(N_FEATURES, _sigmoid(-0.3 + 0.8 * self.quality[idx] + 0.6 * onboarded
                                                          + rng.normal(0, 0.4, k)))
             self.rows["usage"].append({
-                "account_id": self.ids[idx], "month": np.full(k, month),
+                "account_id": idx, "month": np.full(k, month),
                 "active_users": active_users,
                 "logins": rng.poisson(active_users * 18.0),
                 "features_used": features,
@@ -231,13 +241,13 @@ class _Simulation:
             # champion changes, NPS, tickets, ROI
             champ = rng.random(k) < 0.012
             champ_day = m_start + rng.integers(0, days_in, k) * day
-            self.rows["champion_changes"].append({"account_id": self.ids[idx[champ]], "date": champ_day[champ]})
+            self.rows["champion_changes"].append({"account_id": idx[champ], "date": champ_day[champ]})
             last_champion[idx[champ]] = champ_day[champ]
             last_nps[idx] = self._nps(idx, util, m_start, days_in, last_nps[idx])
             last_severe[idx] = self._tickets(idx, s, util, m_start, days_in, m_end, last_severe[idx])
             roi_now = self.roi_tracked[idx] & ((t + idx) % 3 == 0) & onboarded
             self.rows["roi"].append({
-                "account_id": self.ids[idx[roi_now]],
+                "account_id": idx[roi_now],
                 "date": (m_start + rng.integers(0, days_in, k) * day)[roi_now],
                 "value": np.round(active_users * rng.normal(5, 2, k) * (0.5 + util), 1)[roi_now],
                 "metric": np.full(int(roi_now.sum()), "hours_saved"),
@@ -259,7 +269,7 @@ class _Simulation:
                 - 0.4 * self.quality[idx] + self.frailty[idx]
             )
             hazard = _sigmoid(logit)
-            self.rows["hazard"].append({"account_id": self.ids[idx], "month": np.full(k, month),
+            self.rows["hazard"].append({"account_id": idx, "month": np.full(k, month),
                                         "hazard": np.round(hazard, 6)})
             churn_next = np.zeros(n, bool)
             churn_next[idx] = rng.random(k) < hazard
@@ -268,11 +278,11 @@ class _Simulation:
 
     def _bill(self, t: int, idx: np.ndarray, seats: np.ndarray, owned: np.ndarray) -> None:
         month = self.months[t]
-        rows_a, rows_p, rows_l, rows_m = [self.ids[idx]], [np.full(idx.size, PRODUCT_CORE)], [seats], [
+        rows_a, rows_p, rows_l, rows_m = [idx], [np.full(idx.size, PRODUCT_CORE)], [seats], [
             seats * self.price[idx]]
         for j, name in enumerate(ADDONS):
             sel = owned[:, j]
-            rows_a.append(self.ids[idx[sel]])
+            rows_a.append(idx[sel])
             rows_p.append(np.full(int(sel.sum()), name))
             rows_l.append(np.zeros(int(sel.sum()), np.int64))
             rows_m.append(np.full(int(sel.sum()), ADDON_FEES[j]))
@@ -293,7 +303,7 @@ class _Simulation:
             sel = tier[rep] == name
             channel[sel] = choices[rng.choice(len(choices), int(sel.sum()), p=probs)]
         kind = np.array(["proactive", "reactive", "referral"])[rng.choice(3, rep.size, p=[0.75, 0.21, 0.04])]
-        self.rows["touchpoints"].append({"account_id": self.ids[idx[rep]], "date": dates,
+        self.rows["touchpoints"].append({"account_id": idx[rep], "date": dates,
                                          "channel": channel, "kind": kind})
         latest = pd.Series(dates).groupby(rep).max()
         out = last_contact.copy()
@@ -308,7 +318,7 @@ class _Simulation:
         score = np.clip(np.round(rng.normal(mean[rep], 1.7)), 0, 10).astype(np.int64)
         dates = m_start + rng.integers(0, days_in, rep.size) * day
         contact = np.char.add(np.char.add(self.ids[idx[rep]], "-C"), rng.integers(1, 6, rep.size).astype(str))
-        self.rows["nps_responses"].append({"account_id": self.ids[idx[rep]], "contact_id": contact,
+        self.rows["nps_responses"].append({"account_id": idx[rep], "contact_id": contact,
                                            "date": dates, "score": score})
         order = np.lexsort((dates, rep))
         latest = pd.Series(score[order]).groupby(rep[order]).last()
@@ -336,7 +346,7 @@ class _Simulation:
         resolved = opened + np.ceil(rng.exponential(mean_days)).astype(np.int64) * day
         resolved = np.where(resolved > m_end + 20 * day, np.datetime64("NaT"), resolved)  # still open
         self.rows["tickets"].append({
-            "account_id": self.ids[idx[rep]], "opened_at": opened,
+            "account_id": idx[rep], "opened_at": opened,
             "reason": reason, "severity": severity, "resolved_at": resolved,
         })
         severe = np.isin(severity, ["high", "critical"])
@@ -348,19 +358,21 @@ class _Simulation:
     # ---- assembling the tables ------------------------------------------------------------
     def tables(self) -> dict[str, pd.DataFrame]:
         end_day = (self.months[-1] + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
-        frames = {name: pd.concat([pd.DataFrame(r) for r in rows], ignore_index=True)
-                  for name, rows in self.rows.items()}
-        window_start = self.months[self.burn]
-        for name in ("subscriptions", "usage", "hazard"):  # monthly tables cover the window only
-            month = frames[name]["month"].to_numpy().astype("datetime64[M]")
-            frames[name] = frames[name].loc[month >= window_start].reset_index(drop=True)
-            frames[name]["month"] = _iso(month[month >= window_start])
-        for name, col in (("touchpoints", "date"), ("nps_responses", "date"), ("champion_changes", "date"),
-                          ("roi", "date"), ("tickets", "opened_at")):
-            frames[name][col] = _iso(frames[name][col].to_numpy())
+        window = self.months[self.burn:]
+        frames = {}
+        for name, rows in self.rows.items():
+            cols = {c: np.concatenate([r[c] for r in rows]) for c in rows[0]}
+            if "month" in cols:  # monthly tables cover the window only (not the burn-in)
+                keep = cols["month"] >= window[0]
+                cols = {c: v[keep] for c, v in cols.items()}
+                cols["month"] = pd.Categorical.from_codes((cols["month"] - window[0]).astype(int), _iso(window))
+            cols["account_id"] = self._ids(cols["account_id"])
+            for c in ("date", "opened_at"):
+                if c in cols:
+                    cols[c] = _day_strings(cols[c])
+            frames[name] = pd.DataFrame(cols)
         res = frames["tickets"]["resolved_at"].to_numpy().astype("datetime64[D]")
-        res = np.where(res > end_day, np.datetime64("NaT"), res)
-        frames["tickets"]["resolved_at"] = np.where(np.isnat(res), None, _iso(res))
+        frames["tickets"]["resolved_at"] = _day_strings(np.where(res > end_day, np.datetime64("NaT"), res))
         frames["tickets"].insert(0, "ticket_id", np.char.add("T", np.arange(1, len(res) + 1).astype(str)))
         frames["onboarding"] = self._onboarding_rows(end_day)
         frames["success_plans"] = self._success_plans(end_day)
@@ -369,6 +381,10 @@ class _Simulation:
             frames[name] = frames[name].sort_values(["account_id", "date"], kind="stable", ignore_index=True)
         return frames
 
+    def _ids(self, rows: np.ndarray) -> pd.Categorical:
+        """Account ids of account rows, without building millions of strings."""
+        return pd.Categorical.from_codes(rows, self.ids)
+
     def _onboarding_rows(self, end_day: np.datetime64) -> pd.DataFrame:
         # a milestone is recorded only while the account is a customer and before the data ends
         first_churn = np.where(self.churn_month >= 0, self.months[np.maximum(self.churn_month, 0)],
@@ -376,7 +392,8 @@ class _Simulation:
         frames = []
         for milestone, dates in self.onboarding_dates.items():
             ok = ~np.isnat(dates) & (dates <= end_day) & (dates < first_churn) & self.ever
-            frames.append(pd.DataFrame({"account_id": self.ids[ok], "milestone": milestone, "date": _iso(dates[ok])}))
+            frames.append(pd.DataFrame({"account_id": self._ids(np.flatnonzero(ok)), "milestone": milestone,
+                                        "date": _day_strings(dates[ok])}))
         return pd.concat(frames, ignore_index=True).sort_values(["account_id", "date"], kind="stable",
                                                                 ignore_index=True)
 
@@ -395,8 +412,8 @@ class _Simulation:
         completed = np.where(done & (completed <= end_day), completed, np.datetime64("NaT"))
         completed = np.maximum(completed, first)
         return pd.DataFrame({
-            "account_id": self.ids[rep], "objective": objective, "due_date": _iso(due),
-            "completed_date": np.where(np.isnat(completed), None, _iso(completed)),
+            "account_id": self._ids(rep), "objective": objective, "due_date": _day_strings(due),
+            "completed_date": _day_strings(completed),
         })
 
 

@@ -153,6 +153,8 @@ def _isin(series: pd.Series, values: pd.Series | tuple[str, ...]) -> pd.Series:
 
 
 def _type_column(check: _TableCheck, col: Column, raw: pd.Series) -> pd.Series:
+    if isinstance(raw.dtype, pd.CategoricalDtype):  # e.g. dictionary-encoded Parquet columns
+        raw = raw.astype(raw.cat.categories.dtype)
     blank = _blank(raw)
     if not col.nullable:
         check.fail(col.name, "missing value", blank)
