@@ -80,7 +80,7 @@ def _day_strings(days: np.ndarray) -> pd.Categorical:
     distinct, codes = np.unique(days[valid], return_inverse=True)
     all_codes = np.full(days.size, -1)
     all_codes[valid] = codes
-    return pd.Categorical.from_codes(all_codes, _iso(distinct))
+    return pd.Categorical.from_codes(all_codes, _iso(distinct), ordered=True)
 
 
 class _Simulation:
@@ -365,7 +365,8 @@ class _Simulation:
             if "month" in cols:  # monthly tables cover the window only (not the burn-in)
                 keep = cols["month"] >= window[0]
                 cols = {c: v[keep] for c, v in cols.items()}
-                cols["month"] = pd.Categorical.from_codes((cols["month"] - window[0]).astype(int), _iso(window))
+                cols["month"] = pd.Categorical.from_codes((cols["month"] - window[0]).astype(int), _iso(window),
+                                                          ordered=True)
             cols["account_id"] = self._ids(cols["account_id"])
             for c in ("date", "opened_at"):
                 if c in cols:
