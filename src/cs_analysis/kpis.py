@@ -255,7 +255,10 @@ class KpiEngine:
             codes, names = self.segmenter.codes(seg_by, ref)
             totals = {}
             for names_q, x in zip(groups, stacks, strict=True):
-                sums = _group_sums(x, codes, len(names)).astype(np.float64)
+                sums = _group_sums(x, codes, len(names))
+                if sums.dtype == np.float32 and np.abs(sums).max(initial=0) >= 2**24:
+                    sums = _group_sums(x.astype(np.float64), codes, len(names))  # beyond exact
+                sums = sums.astype(np.float64)
                 totals.update({q: sums[:, j, :] for j, q in enumerate(names_q)})
             values = self._aggregate(totals, lifetimes[seg_by])
             empty = np.full((len(ps), len(names)), np.nan)  # KPIs whose optional table is absent
