@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,18 @@ from typing import Any
 import yaml
 
 from cs_analysis.errors import ConfigError
+from cs_analysis.scorecard import Scorecard, parse_scorecard
+
+
+@functools.cache
+def _default_raw() -> dict[str, Any]:
+    text = resources.files("cs_analysis").joinpath("settings.yaml").read_text("utf-8")
+    return _read_yaml(text, "default settings")
+
+
+def default_scorecard() -> Scorecard:
+    """The shipped health scorecard."""
+    return parse_scorecard(_default_raw()["health"])
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,7 @@ class Settings:
     gross_margin: float = 0.8
     annual_discount_rate: float = 0.10
     min_cohort_accounts: int = 30
+    health: Scorecard = field(default_factory=default_scorecard)
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,6 +81,9 @@ def _coerce(source: str, raw: dict[str, Any]) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     for key, value in raw.items():
+        if key == "health":
+            out[key] = value
+            continue
         kind, word = {"int": (int, "a whole number"), "float": (float, "a number"),
                       "str": (str, "text")}[str(fields[key].type)]
         ok = isinstance(value, kind) and not isinstance(value, bool)
@@ -78,18 +95,29 @@ def _coerce(source: str, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` merged into ``base``, recursively for nested mappings."""
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
-    """Shipped defaults, overridden by the YAML file at ``path`` when given."""
-    default_text = resources.files("cs_analysis").joinpath("settings.yaml").read_text("utf-8")
-    merged = _coerce("default settings", _read_yaml(default_text, "default settings"))
+    """Shipped defaults, overridden by the YAML file at ``path`` when given (nested sections such
+    as ``health`` are merged key by key)."""
+    merged = _coerce("default settings", _default_raw())
+    source = "default settings"
     if path is not None:
         p = Path(path)
         try:
             text = p.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise ConfigError(f"cannot read settings file {p}: {exc.strerror}") from None
-        merged.update(_coerce(str(p), _read_yaml(text, str(p))))
+        merged = _merge(merged, _coerce(str(p), _read_yaml(text, str(p))))
+        source = str(p)
     try:
+        merged["health"] = parse_scorecard(merged["health"], f"{source}: health")
         return Settings(**merged)
     except ConfigError as exc:
-        raise ConfigError(f"{path or 'default settings'}: {exc}") from None
+        raise ConfigError(f"{source}: {exc}" if not str(exc).startswith(source) else str(exc)) from None

@@ -19,6 +19,7 @@ from cs_analysis.activity import ActivityCube, build_activity
 from cs_analysis.config import Settings
 from cs_analysis.dataset import Dataset
 from cs_analysis.errors import DataError
+from cs_analysis.health import HealthScorer
 from cs_analysis.ledger import MOVEMENTS, MrrCube, build_cube, sum_by_account
 from cs_analysis.periods import Period, months_to_fiscal_year_end, parse_period
 from cs_analysis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
@@ -64,10 +65,27 @@ KPIS: dict[str, tuple[str, str, str]] = {
     "objectives_due": ("count", "Success-plan objectives due", "期限到来の目標数"),
     "objectives_on_time_rate": ("percent", "Objectives completed on time", "期限内達成率"),
     "objectives_overdue": ("count", "Objectives overdue at end", "期末の期限超過目標"),
+    "health_level_4_accounts": ("count", "Accounts in level 4 Good at end", "良好の顧客数 (期末)"),
+    "health_level_3_accounts": ("count", "Accounts in level 3 Healthy at end", "健全の顧客数 (期末)"),
+    "health_level_2_accounts": ("count", "Accounts in level 2 Caution at end", "注意の顧客数 (期末)"),
+    "health_level_1_accounts": ("count", "Accounts in level 1 Action required at end", "要対応の顧客数 (期末)"),
+    "health_level_4_share": ("percent", "Share in level 4 Good at end", "良好の割合 (期末)"),
+    "health_level_3_share": ("percent", "Share in level 3 Healthy at end", "健全の割合 (期末)"),
+    "health_level_2_share": ("percent", "Share in level 2 Caution at end", "注意の割合 (期末)"),
+    "health_level_1_share": ("percent", "Share in level 1 Action required at end", "要対応の割合 (期末)"),
+    "caution_or_action_accounts_start": ("count", "Caution + Action required at start", "注意・要対応 (期首)"),
+    "caution_or_action_accounts_end": ("count", "Caution + Action required at end", "注意・要対応 (期末)"),
+    "target_achievement_rate": ("percent", "Accounts at or above target health", "目標ヘルス達成率"),
+    "onboarding_completion_rate": ("percent", "Onboarding completed (active at end)", "オンボーディング完了率"),
+    "median_days_to_onboard": ("days", "Median days to onboard (completed in period)", "オンボーディング日数 (中央値)"),
+    "onboarding_stuck_accounts": ("count", "Accounts stuck in onboarding at end", "オンボーディング停滞顧客"),
+    "no_contact_accounts": ("count", "Accounts without CS contact (no-contact days) at end", "長期未接触の顧客"),
 }
 COLUMNS = ["period", "segment_by", "segment", "kpi", "value"]
 ACTIVITY = ["mrr_start", "mrr_end", "churned_mrr", "new_mrr", "reactivation_mrr", "nps_responses",
             "referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"]
+HEALTH_KPIS = [k for k in KPIS if k.startswith(("health_", "caution_", "target_", "onboarding_", "median_days",
+                                                "no_contact"))]
 
 
 def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -110,6 +128,7 @@ class KpiEngine:
 
     dataset: Dataset
     settings: Settings
+    with_health: bool = True  # health KPIs need a health snapshot per month end involved
 
     @cached_property
     def cube(self) -> MrrCube:
@@ -118,6 +137,36 @@ class KpiEngine:
     @cached_property
     def activity(self) -> ActivityCube:
         return build_activity(self.dataset, self.cube)
+
+    @cached_property
+    def scorer(self) -> HealthScorer:
+        return HealthScorer(self.dataset, self.settings, self.cube)
+
+    @cached_property
+    def _health_cache(self) -> dict[int, dict[str, np.ndarray]]:
+        return {}
+
+    def _health_at(self, row: int) -> dict[str, np.ndarray]:
+        """Per-account health quantities at the end of month ``row`` (cached)."""
+        if row not in self._health_cache:
+            day = self.cube.months[row].end_time.normalize()
+            frame = self.scorer.at(day, reasons=False)
+            sig = self.scorer.signals.at(day)
+            cols = self.cube.accounts.get_indexer(frame["account_id"])
+            n = len(self.cube.accounts)
+            level = np.zeros(n, int)
+            level[cols] = frame["level"].to_numpy()
+            meets = np.zeros(n, bool)
+            meets[cols] = frame["meets_target"].to_numpy()
+            no_contact = np.zeros(n, bool)
+            no_contact[cols] = frame["flag_no_contact"].to_numpy()
+            active = sig["active"].to_numpy()
+            self._health_cache[row] = {
+                "level": level, "meets_target": meets, "no_contact": no_contact,
+                "onboarded": active & sig["onboarded"].to_numpy(),
+                "onboarding_stuck": active & sig["onboarding_stuck"].to_numpy(),
+            }
+        return self._health_cache[row]
 
     @cached_property
     def segmenter(self) -> Segmenter:
@@ -210,7 +259,29 @@ class KpiEngine:
             stats["objectives_overdue"] = np.where(in_e, open_at_end, 0)
         if self.activity.latest_nps is not None:
             stats["referral_candidate"] = in_e & (self.activity.latest_nps[i2] >= 9)
+        if self.with_health:
+            stats.update(self._health_stats(i1, i2))
         return stats
+
+    def _health_stats(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
+        """Health quantities at each period's start and end, periods × accounts."""
+        end = [self._health_at(int(t)) for t in i2]
+        start = [self._health_at(int(t) - 1) for t in i1]
+        level = np.vstack([h["level"] for h in end])
+        level_start = np.vstack([h["level"] for h in start])
+        out = {f"level{k}_end": level == k for k in (4, 3, 2, 1)}
+        out["scored_end"] = level > 0
+        out["caution_or_action_start"] = (level_start == 1) | (level_start == 2)
+        out["caution_or_action_end"] = (level == 1) | (level == 2)
+        for key in ("meets_target", "onboarded", "onboarding_stuck", "no_contact"):
+            out[f"{key}_end"] = np.vstack([h[key] for h in end])
+        first_day = self.cube.months[i1].start_time.to_numpy().astype("datetime64[D]").astype(np.int64)
+        last_day = self.cube.months[i2].end_time.to_numpy().astype("datetime64[D]").astype(np.int64)
+        done = self.scorer.signals.onboarded_day
+        in_period = (done >= first_day[:, None]) & (done <= last_day[:, None])
+        days = done - self.scorer.signals.signup_day
+        out["days_to_onboard_in_period"] = np.where(in_period, days, np.nan)
+        return out
 
     def account_stats(self, period: str | Period) -> pd.DataFrame:
         """Per-account quantities behind the KPIs of ``period`` (one row per account)."""
@@ -240,6 +311,7 @@ class KpiEngine:
                     lifetimes: dict[str, np.ndarray]) -> pd.DataFrame:
         i1, i2 = self._columns(ps)
         stats = self._stats(i1, i2)
+        days_to_onboard = stats.pop("days_to_onboard_in_period", None)
         # money in float64; flags and counts in float32, exact for sums below 2**24
         groups = [[q for q, v in stats.items() if v.dtype.kind == "f"],
                   [q for q, v in stats.items() if v.dtype.kind != "f"]]
@@ -261,6 +333,8 @@ class KpiEngine:
                 sums = sums.astype(np.float64)
                 totals.update({q: sums[:, j, :] for j, q in enumerate(names_q)})
             values = self._aggregate(totals, lifetimes[seg_by])
+            if days_to_onboard is not None:
+                values["median_days_to_onboard"] = _group_medians(days_to_onboard, codes, len(names))
             empty = np.full((len(ps), len(names)), np.nan)  # KPIs whose optional table is absent
             values = {kpi: values.get(kpi, empty) for kpi in KPIS}
             frames.append(_long(values, [p.label for p in ps], seg_by, names))
@@ -307,6 +381,16 @@ class KpiEngine:
                 v[key] = total[key]
         if "objectives_due" in total:
             v["objectives_on_time_rate"] = _rate(total["objectives_on_time"], v["objectives_due"])
+        if "scored_end" in total:
+            for k in (4, 3, 2, 1):
+                v[f"health_level_{k}_accounts"] = total[f"level{k}_end"]
+                v[f"health_level_{k}_share"] = _rate(total[f"level{k}_end"], total["scored_end"])
+            v["caution_or_action_accounts_start"] = total["caution_or_action_start"]
+            v["caution_or_action_accounts_end"] = total["caution_or_action_end"]
+            v["target_achievement_rate"] = _rate(total["meets_target_end"], total["scored_end"])
+            v["onboarding_completion_rate"] = _rate(total["onboarded_end"], n_e)
+            v["onboarding_stuck_accounts"] = total["onboarding_stuck_end"]
+            v["no_contact_accounts"] = total["no_contact_end"]
         return v
 
     def _lifetimes(self, codes: np.ndarray, names: list[str], ends: np.ndarray) -> np.ndarray:
@@ -336,6 +420,18 @@ class KpiEngine:
             discount = monthly_discount(self.settings.annual_discount_rate)
             out[fit] = discounted_expected_lifetime(alpha, beta, discount)
         return out
+
+
+def _group_medians(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Median of the non-missing ``values`` (periods × accounts) per period and segment."""
+    n_p, n = values.shape
+    codes = np.broadcast_to(codes, (n_p, n))
+    ok = ~np.isnan(values)
+    frame = pd.DataFrame({"p": np.nonzero(ok)[0], "seg": codes[ok], "v": values[ok]})
+    medians = frame.groupby(["p", "seg"])["v"].median()
+    out = np.full((n_p, k), np.nan)
+    out[medians.index.get_level_values(0), medians.index.get_level_values(1)] = medians.to_numpy()
+    return out
 
 
 def _avg_monthly_churn(total: dict[str, np.ndarray]) -> np.ndarray:

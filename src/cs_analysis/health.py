@@ -1,0 +1,197 @@
+"""Health score on the DEAR frame (SPEC §4): scorecard points per dimension, a 0–100 score, four
+levels (4 良好 Good … 1 要対応 Action required), Karakuri's rules and targets, at any date.
+
+>>> scorer = HealthScorer(load_dataset("data/demo"), load_settings())   # doctest: +SKIP
+>>> scorer.at("2026-09-30")                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from cs_analysis.config import Settings
+from cs_analysis.dataset import Dataset
+from cs_analysis.ledger import MrrCube
+from cs_analysis.scorecard import DIMENSION_LABELS, LEVELS, MEASURES
+from cs_analysis.signals import SignalBuilder
+
+FLAGS = {  # flag: (English, Japanese)
+    "no_contact": ("no CS contact for {days}+ days", "{days}日以上CS接点なし"),
+    "onboarding_stuck": ("onboarding stuck", "オンボーディング停滞"),
+    "champion_change": ("champion changed recently", "担当者交代"),
+    "low_utilisation": ("utilisation under 30%", "利用率30%未満"),
+    "detractor": ("detractor in latest NPS", "直近NPSが批判者"),
+    "severe_ticket": ("severe ticket in 90 days", "90日以内に重大チケット"),
+    "seats_down": ("seats reduced", "ライセンス減少"),
+}
+
+
+def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
+    """Vectorised display of measure values."""
+    v = pd.Series(values)
+    if unit == "ratio":
+        text = (v * 100).round().astype("Int64").astype(str) + "%"
+    elif unit == "change":
+        text = (v * 100).round().astype("Int64").map(lambda x: f"{x:+d}%", na_action="ignore")
+    elif unit == "days":
+        text = v.round().astype("Int64").astype(str) + (" days" if lang == "en" else "日")
+    elif unit == "flag":
+        text = v.map({0.0: "no" if lang == "en" else "なし", 1.0: "yes" if lang == "en" else "あり"})
+    else:
+        text = v.round(1).map(lambda x: f"{x:g}", na_action="ignore")
+    return text.fillna("").to_numpy(dtype=object)
+
+
+@dataclass
+class HealthScorer:
+    """Scores every active account at any date from data dated on or before it.
+    ``cube``: the dataset's MRR cube when already built (else it is built here)."""
+
+    dataset: Dataset
+    settings: Settings
+    cube: MrrCube | None = None
+
+    @cached_property
+    def signals(self) -> SignalBuilder:
+        return SignalBuilder(self.dataset, self.settings, self.cube)
+
+    @cached_property
+    def _measures(self) -> list[tuple[str, str, object]]:
+        """(dimension, measure name, Measure) of every measure whose table is present."""
+        available = self.signals.available()
+        return [(d.name, m.name, m) for d, m in self.settings.health.measures() if available[m.name]]
+
+    @property
+    def notes(self) -> list[str]:
+        """Which measures are switched off because their table (or column) is absent."""
+        available = self.signals.available()
+        off = [m.name for _, m in self.settings.health.measures() if not available[m.name]]
+        if not off:
+            return []
+        return [f"measures switched off (table or column absent): {', '.join(off)}; "
+                "the remaining measures are re-weighted"]
+
+    @cached_property
+    def _targets(self) -> np.ndarray:
+        acc = self.dataset.accounts.set_index("account_id").reindex(self.signals.cube.accounts)
+        default = self.settings.health.default_target_level
+        if "target_health_level" not in acc.columns:
+            return np.full(len(acc), default)
+        return acc["target_health_level"].fillna(default).to_numpy(dtype=int)
+
+    def at(self, as_of: str | pd.Timestamp, reasons: bool = True) -> pd.DataFrame:
+        """One row per account active on ``as_of`` (billed that month): dimension points, score,
+        level and labels, caps, target, flags and (optionally) the top three reasons in words."""
+        sig = self.signals.at(as_of)
+        active = sig["active"].to_numpy()
+        sig = sig[active]
+        card = self.settings.health
+        dims = [d for d in card.dimensions if any(m[0] == d.name for m in self._measures)]
+        points = {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
+        out = pd.DataFrame({"account_id": sig.index, "as_of": sig["as_of"].to_numpy()})
+        dim_scores, dim_weights = [], []
+        for dim in dims:
+            names = [(name, m) for d, name, m in self._measures if d == dim.name]
+            score = _weighted([points[n] for n, _ in names], [m.weight for _, m in names])
+            out[dim.name] = score
+            dim_scores.append(score)
+            dim_weights.append(dim.weight)
+        score = _weighted(dim_scores, dim_weights)
+        out["score"] = score
+        raw_level = card.levels(score)
+        champ = sig.get("days_since_champion_change", pd.Series(np.nan, index=sig.index)).to_numpy()
+        recent_champion = champ <= card.champion_cap_days
+        onboarded = sig["onboarded"].to_numpy()
+        stuck = sig["onboarding_stuck"].to_numpy()
+        level = np.where(recent_champion, np.minimum(raw_level, card.champion_cap_level), raw_level)
+        level = np.where(~onboarded, np.minimum(level, card.onboarding_cap_level), level)
+        level = np.where(stuck, np.minimum(level, card.stuck_cap_level), level)
+        out["level"] = level
+        out["level_en"] = [LEVELS[x][0] if x else "" for x in level]
+        out["level_ja"] = [LEVELS[x][1] if x else "" for x in level]
+        out["capped_by_champion_change"] = recent_champion & (raw_level > card.champion_cap_level)
+        out["capped_by_onboarding"] = (level < raw_level) & ~out["capped_by_champion_change"].to_numpy()
+        targets = self._targets[active]
+        out["target_level"] = targets
+        out["meets_target"] = level >= targets
+        flags = self._flags(sig, recent_champion, stuck)
+        for name, values in flags.items():
+            out[f"flag_{name}"] = values
+        days = card.no_contact_days
+        labels = np.array([FLAGS[f][0].format(days=days) for f in flags], dtype=object)
+        out["flags"] = _join(np.column_stack(list(flags.values())), labels) if flags else ""
+        if reasons:
+            out["reasons"], out["reasons_ja"] = self._reasons(sig, points, dims)
+        return out
+
+    def _flags(self, sig: pd.DataFrame, recent_champion: np.ndarray, stuck: np.ndarray) -> dict[str, np.ndarray]:
+        def col(name: str) -> np.ndarray:
+            return sig[name].to_numpy(dtype=float) if name in sig else np.full(len(sig), np.nan)
+
+        return {
+            "no_contact": col("days_since_contact") > self.settings.health.no_contact_days,
+            "onboarding_stuck": stuck,
+            "champion_change": recent_champion,
+            "low_utilisation": col("utilisation") < 0.3,
+            "detractor": col("nps_latest") <= 6,
+            "severe_ticket": col("severe_tickets_90d") > 0,
+            "seats_down": col("seat_trend") < 0,
+        }
+
+    def _reasons(self, sig: pd.DataFrame, points: dict[str, np.ndarray],
+                 dims: list) -> tuple[np.ndarray, np.ndarray]:
+        """The three measures that cost the most points, in words (English, Japanese)."""
+        dim_w = {d.name: d.weight / sum(x.weight for x in dims) for d in dims}
+        losses, texts_en, texts_ja = [], [], []
+        for dim, name, m in self._measures:
+            in_dim = sum(x.weight for d, _, x in self._measures if d == dim)
+            losses.append(np.nan_to_num(100 - points[name]) * m.weight / in_dim * dim_w[dim])
+            _, en, ja, unit = MEASURES[name]
+            values = sig[name].to_numpy(dtype=float)
+            d_en, d_ja = DIMENSION_LABELS[dim]
+            texts_en.append(f"{d_en}: {en} " + _format(values, unit, "en"))
+            texts_ja.append(f"{d_ja}: {ja} " + _format(values, unit, "ja"))
+        loss = np.column_stack(losses)
+        order = np.argsort(-loss, axis=1, kind="stable")[:, :3]
+        top = np.take_along_axis(loss, order, axis=1) > 0
+        out = []
+        for texts in (texts_en, texts_ja):
+            picked = np.take_along_axis(np.column_stack(texts), order, axis=1)
+            out.append(_join(top, picked))
+        return out[0], out[1]
+
+    def history(self, as_of_dates: Sequence[str | pd.Timestamp]) -> pd.DataFrame:
+        """:meth:`at` for each date (without reasons), stacked: snapshots over history."""
+        return pd.concat([self.at(d, reasons=False) for d in as_of_dates], ignore_index=True)
+
+
+def _weighted(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Weighted mean of the parts that are present (weights re-normalised per row)."""
+    values = np.column_stack(parts)
+    w = np.where(np.isnan(values), 0.0, np.asarray(weights, float))
+    total = w.sum(axis=1)
+    return np.divide((np.nan_to_num(values) * w).sum(axis=1), total,
+                     out=np.full(len(values), np.nan), where=total > 0)
+
+
+def _join(mask: np.ndarray, texts: np.ndarray) -> np.ndarray:
+    """Row-wise "; "-joined texts where mask is true."""
+    if mask.ndim == 2 and texts.ndim == 1:
+        texts = np.broadcast_to(texts, mask.shape)
+    chosen = np.where(mask, texts, None)
+    return np.array(["; ".join(t for t in row if t) for row in chosen], dtype=object)
+
+
+def health(dataset: Dataset, as_of: str | pd.Timestamp, settings: Settings) -> pd.DataFrame:
+    """Health of every account active on ``as_of``, from data dated on or before it."""
+    return HealthScorer(dataset, settings).at(as_of)
+
+
+def month_ends(first: pd.Period, last: pd.Period) -> list[pd.Timestamp]:
+    """Last day of each month from ``first`` to ``last``: monthly snapshot dates."""
+    return [p.end_time.normalize() for p in pd.period_range(first, last, freq="M")]

@@ -1,0 +1,123 @@
+"""Reviewing health: does the score predict churn (back-test), level transitions, engagement gaps
+and onboarding. Built on :class:`~cs_analysis.health.HealthScorer` snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from cs_analysis.health import HealthScorer, month_ends
+from cs_analysis.scorecard import DIMENSIONS, LEVELS
+
+
+def churn_within(scorer: HealthScorer, frame: pd.DataFrame, horizon_months: int) -> pd.Series:
+    """For health rows (account_id, as_of at a month end): did the account churn in the
+    ``horizon_months`` months after? NaN where those months are not all in the data yet."""
+    cube = scorer.signals.cube
+    churn = np.cumsum(cube.movements["churn"] > 0, axis=0)
+    col = cube.accounts.get_indexer(frame["account_id"])
+    month = (frame["as_of"].dt.year - cube.months[0].year) * 12 + frame["as_of"].dt.month - cube.months[0].month
+    month = month.to_numpy()
+    known = month + horizon_months <= len(cube.months) - 1
+    out = np.full(len(frame), np.nan)
+    m, c = month[known], col[known]
+    out[known] = (churn[m + horizon_months, c] - churn[m, c]) > 0
+    return pd.Series(out, index=frame.index)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Churn in the ``horizon_months`` after each snapshot, by health level and score."""
+
+    horizon_months: int
+    snapshots: int
+    observations: int
+    by_level: pd.DataFrame  # level, label_en, label_ja, observations, churned, churn_rate (%)
+    auc: float  # ROC AUC of the score (low score → churn); 0.5 = no information
+    auc_by_dimension: dict[str, float]
+
+    @property
+    def monotonic(self) -> bool:
+        """Churn rises from level 4 to level 1."""
+        rates = self.by_level.sort_values("level", ascending=False)["churn_rate"].to_numpy()
+        return bool(np.all(np.diff(rates) > 0))
+
+
+def backtest(scorer: HealthScorer, horizon_months: int = 3,
+             dates: list[pd.Timestamp] | None = None) -> Backtest:
+    """Score every month end (default: all whose following ``horizon_months`` are in the data)
+    and compare with churn in those months."""
+    cube = scorer.signals.cube
+    if dates is None:
+        last = cube.months[-1] - horizon_months
+        if last < cube.months[1]:
+            raise ValueError(f"the data is too short for a {horizon_months}-month back-test")
+        dates = month_ends(cube.months[1], last)
+    hist = scorer.history(dates)
+    hist["churned"] = churn_within(scorer, hist, horizon_months)
+    hist = hist[hist["churned"].notna() & (hist["level"] > 0)]
+    y = hist["churned"].astype(bool).to_numpy()
+    by_level = hist.groupby("level")["churned"].agg(observations="size", churned="sum").reset_index()
+    by_level["churn_rate"] = by_level["churned"] / by_level["observations"] * 100
+    by_level.insert(1, "label_en", by_level["level"].map(lambda x: LEVELS[x][0]))
+    by_level.insert(2, "label_ja", by_level["level"].map(lambda x: LEVELS[x][1]))
+    by_level = by_level.sort_values("level", ascending=False, ignore_index=True)
+
+    def auc(values: pd.Series) -> float:
+        ok = values.notna().to_numpy()
+        if y[ok].all() or not y[ok].any():
+            return float("nan")
+        return float(roc_auc_score(y[ok], -values[ok]))
+
+    dims = {d: auc(hist[d]) for d in DIMENSIONS if d in hist}
+    return Backtest(horizon_months, len(dates), len(hist), by_level, auc(hist["score"]), dims)
+
+
+def transition_matrix(scorer: HealthScorer, date_from: str | pd.Timestamp,
+                      date_to: str | pd.Timestamp) -> pd.DataFrame:
+    """Accounts by level on ``date_from`` (rows, 4 → 1) and on ``date_to`` (columns, 4 → 1, plus
+    "churned" for accounts no longer active)."""
+    a = scorer.at(date_from, reasons=False)[["account_id", "level"]]
+    b = scorer.at(date_to, reasons=False)[["account_id", "level"]]
+    merged = a.merge(b, on="account_id", how="left", suffixes=("_from", "_to"))
+    merged["to"] = merged["level_to"].map(lambda x: "churned" if pd.isna(x) else int(x))
+    table = pd.crosstab(merged["level_from"], merged["to"])
+    table = table.reindex(index=[4, 3, 2, 1], columns=[4, 3, 2, 1, "churned"], fill_value=0)
+    table.index.name, table.columns.name = "level_from", "level_to"
+    return table
+
+
+def engagement_gaps(scorer: HealthScorer, as_of: str | pd.Timestamp) -> pd.DataFrame:
+    """Active accounts without CS contact for more than ``no_contact_days`` (setting), with ARR
+    (12 × MRR) and owner, largest ARR first."""
+    sig = scorer.signals.at(as_of)
+    days = scorer.settings.health.no_contact_days
+    if "days_since_contact" not in sig:
+        return pd.DataFrame(columns=["account_id", "name", "csm_owner", "days_since_contact", "arr"])
+    gap = sig[sig["active"] & (sig["days_since_contact"] > days)]
+    acc = scorer.dataset.accounts.set_index("account_id")
+    out = pd.DataFrame({
+        "account_id": gap.index,
+        "name": acc["name"].reindex(gap.index).to_numpy(),
+        "csm_owner": acc["csm_owner"].reindex(gap.index).to_numpy(),
+        "days_since_contact": gap["days_since_contact"].astype(int).to_numpy(),
+        "arr": (gap["mrr"] * 12).to_numpy(),
+    })
+    return out.sort_values(["arr", "account_id"], ascending=[False, True], ignore_index=True)
+
+
+def onboarding_summary(scorer: HealthScorer, as_of: str | pd.Timestamp) -> dict[str, float]:
+    """Onboarding KPIs on ``as_of`` over accounts active then: completion rate (%), median days
+    from signup to completion (accounts completed by then), and accounts stuck past
+    ``stuck_after_days``."""
+    sig = scorer.signals.at(as_of)
+    active = sig[sig["active"]]
+    completed = active["onboarded"].to_numpy()
+    return {
+        "onboarding_completion_rate": float(completed.mean() * 100) if len(active) else float("nan"),
+        "median_days_to_onboard": float(active["days_to_onboard"].median()) if completed.any() else float("nan"),
+        "onboarding_stuck_accounts": int(active["onboarding_stuck"].sum()),
+    }
