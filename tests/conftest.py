@@ -82,8 +82,9 @@ def dataset_from(subscriptions: list[tuple], accounts: list[tuple] | None = None
     """A validated Dataset from tuples.
 
     subscriptions: (account_id, "YYYY-MM", product, licenses, mrr); accounts: (account_id,
-    employees[, extra columns as given by ``account_columns``]) — default: every account in
-    subscriptions with 100 employees. Other tables as keyword lists of tuples in contract order.
+    employees[, industry[, csm_owner[, target_health_level]]]) — default: every account in
+    subscriptions with 100 employees. Other tables as keyword lists of tuples in contract order
+    (the required columns, or all columns in contract order when longer).
     """
     import pandas as pd
 
@@ -105,6 +106,8 @@ def dataset_from(subscriptions: list[tuple], accounts: list[tuple] | None = None
         "signup_date": "2020-01-01",
         "csm_owner": [a[3] if len(a) > 3 else "佐藤" for a in accounts],
     })
+    if any(len(a) > 4 for a in accounts):
+        acc["target_health_level"] = [a[4] if len(a) > 4 else None for a in accounts]
     raw = {"accounts": acc, "subscriptions": subs}
     for name, rows in tables.items():
         cols = [c.name for c in TABLE_BY_NAME[name].columns if c.required]

@@ -86,6 +86,53 @@ def _cmd_kpis(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_health(args: argparse.Namespace) -> int:
+    from cs_analysis.health import HealthScorer
+    from cs_analysis.health_review import backtest, onboarding_summary
+    from cs_analysis.io import write_frame
+    from cs_analysis.scorecard import LEVELS
+
+    settings, ds = _load(args)
+    scorer = HealthScorer(ds, settings)
+    frame = scorer.at(args.as_of)
+    lines = [f"Health on {args.as_of:%Y-%m-%d}: {len(frame):,} active accounts"]
+    for note in scorer.notes:
+        lines.append(f"note: {note}")
+    counts = frame["level"].value_counts()
+    for level in (4, 3, 2, 1):
+        n = int(counts.get(level, 0))
+        share = n / len(frame) * 100 if len(frame) else float("nan")
+        lines.append(f"  {level} {LEVELS[level][1]} {LEVELS[level][0]:<16} {n:>8,}  {share:5.1f}%")
+    if len(frame):
+        lines.append(f"  target achievement 目標達成率: {frame['meets_target'].mean() * 100:.1f}%; "
+                     f"capped by champion change: {int(frame['capped_by_champion_change'].sum()):,}")
+        flags = {c[5:]: int(frame[c].sum()) for c in frame.columns if c.startswith("flag_")}
+        lines.append("  flags: " + ", ".join(f"{k} {v:,}" for k, v in flags.items()))
+    onboarding = onboarding_summary(scorer, args.as_of)
+    lines.append("  onboarding: " + ", ".join(f"{k} {v:.1f}" for k, v in onboarding.items()))
+    if args.backtest:
+        bt = backtest(scorer, args.horizon_months)
+        lines.append(f"Back-test: churn within {bt.horizon_months} months after {bt.snapshots} monthly snapshots "
+                     f"({bt.observations:,} observations)")
+        lines.append(bt.by_level.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+        lines.append(f"  ROC AUC of the score: {bt.auc:.3f}; by dimension: "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in bt.auc_by_dimension.items()))
+    print("\n".join(lines))
+    if args.out is not None:
+        write_frame(frame, args.out)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _date(text: str):
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date YYYY-MM-DD") from None
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -137,6 +184,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
     p.add_argument("--out", type=Path, help="write to this file instead of standard output")
     p.set_defaults(func=_cmd_kpis)
+
+    p = sub.add_parser("health", help="score account health on a date (DEAR frame)",
+                       description="Health of every account active on a date, from data dated on or "
+                                   "before it: dimension points, score, level 4 良好 .. 1 要対応, "
+                                   "target, flags and reasons.")
+    p.add_argument("path", help="dataset folder or DuckDB file")
+    p.add_argument("--as-of", required=True, type=_date, help="the date to score on (YYYY-MM-DD)")
+    _common(p)
+    p.add_argument("--out", type=Path, help="write the per-account table (.csv or .parquet)")
+    p.add_argument("--backtest", action="store_true",
+                   help="also back-test: churn in the following months by level, and ROC AUC")
+    p.add_argument("--horizon-months", type=_positive, default=3, help="back-test horizon (default 3)")
+    p.set_defaults(func=_cmd_health)
     return parser
 
 

@@ -32,19 +32,23 @@ FLAGS = {  # flag: (English, Japanese)
 
 
 def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
-    """Vectorised display of measure values."""
-    v = pd.Series(values)
-    if unit == "ratio":
-        text = (v * 100).round().astype("Int64").astype(str) + "%"
+    """Vectorised display of measure values ("" where missing)."""
+    v = np.asarray(values, float)
+    ok = ~np.isnan(v)
+    scaled = np.round(np.nan_to_num(v) * (100 if unit in ("ratio", "change") else 1)).astype(np.int64)
+    digits = pd.Series(scaled).astype(str).to_numpy(dtype=object)
+    if unit == "flag":
+        words = ("no", "yes") if lang == "en" else ("なし", "あり")
+        text = np.where(scaled > 0, words[1], words[0]).astype(object)
+    elif unit == "ratio":
+        text = digits + "%"
     elif unit == "change":
-        text = (v * 100).round().astype("Int64").map(lambda x: f"{x:+d}%", na_action="ignore")
+        text = np.where(scaled >= 0, "+", "") + digits + "%"
     elif unit == "days":
-        text = v.round().astype("Int64").astype(str) + (" days" if lang == "en" else "日")
-    elif unit == "flag":
-        text = v.map({0.0: "no" if lang == "en" else "なし", 1.0: "yes" if lang == "en" else "あり"})
+        text = digits + (" days" if lang == "en" else "日")
     else:
-        text = v.round(1).map(lambda x: f"{x:g}", na_action="ignore")
-    return text.fillna("").to_numpy(dtype=object)
+        text = digits
+    return np.where(ok, text, "").astype(object)
 
 
 @dataclass
@@ -94,6 +98,8 @@ class HealthScorer:
         dims = [d for d in card.dimensions if any(m[0] == d.name for m in self._measures)]
         points = {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
         out = pd.DataFrame({"account_id": sig.index, "as_of": sig["as_of"].to_numpy()})
+        for dim in card.dimensions:  # stable columns: a switched-off dimension stays empty
+            out[dim.name] = np.nan
         dim_scores, dim_weights = [], []
         for dim in dims:
             names = [(name, m) for d, name, m in self._measures if d == dim.name]

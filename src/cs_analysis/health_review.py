@@ -61,6 +61,7 @@ def backtest(scorer: HealthScorer, horizon_months: int = 3,
     hist = hist[hist["churned"].notna() & (hist["level"] > 0)]
     y = hist["churned"].astype(bool).to_numpy()
     by_level = hist.groupby("level")["churned"].agg(observations="size", churned="sum").reset_index()
+    by_level["churned"] = by_level["churned"].astype(int)
     by_level["churn_rate"] = by_level["churned"] / by_level["observations"] * 100
     by_level.insert(1, "label_en", by_level["level"].map(lambda x: LEVELS[x][0]))
     by_level.insert(2, "label_ja", by_level["level"].map(lambda x: LEVELS[x][1]))
