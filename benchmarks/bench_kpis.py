@@ -58,7 +58,7 @@ def main() -> None:
     ref_time, ref = timed(lambda: con.sql(REFERENCE_SQL).to_arrow_table())
 
     def ours():
-        engine = KpiEngine(ds, settings)
+        engine = KpiEngine(ds, settings, with_health=False)  # SPEC §2 KPIs; health is bench_health
         ledger = mrr_ledger(engine.cube)
         trend = monthly_trend(engine, by=["size", "touch_tier"])
         return ledger, trend
