@@ -119,7 +119,7 @@ class _Simulation:
         self.start_idx = start_idx
         self.existing = existing
         self.quality = rng.normal(0, 1, n)  # unobserved fit with the product
-        self.frailty = rng.normal(0, 0.35, n)  # unobserved churn propensity
+        self.frailty = rng.normal(0, 0.1, n)  # unobserved churn propensity
         self.neglected = rng.random(n) < 0.12  # CS rarely contacts these accounts
         seats = np.where(enterprise, rng.lognormal(np.log(40), 0.8, n), rng.lognormal(np.log(6), 0.7, n))
         self.seats0 = np.clip(np.round(seats), 1, np.maximum(employees, 1)).astype(np.int64)
@@ -266,7 +266,7 @@ class _Simulation:
                 + 0.8 * (~onboarded & (tenure[idx] >= 3))
                 + 1.5 * ~self.enterprise[idx]
                 - 0.3 * self.roi_tracked[idx]
-                - 0.4 * self.quality[idx] + self.frailty[idx]
+                - 0.1 * self.quality[idx] + self.frailty[idx]
             )
             hazard = _sigmoid(logit)
             self.rows["hazard"].append({"account_id": idx, "month": np.full(k, month),

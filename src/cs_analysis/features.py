@@ -1,0 +1,92 @@
+"""Point-in-time model datasets (SPEC §6): one row per account active at an observation date
+(a month end), features from data dated on or before it, and the label "churns within the next
+H months". Rows whose label window is not complete in the data have an empty label and are
+never used for training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from cs_analysis.config import Settings
+from cs_analysis.dataset import Dataset
+from cs_analysis.health import HealthScorer, month_ends
+from cs_analysis.health_review import churn_within
+from cs_analysis.scorecard import DIMENSIONS
+
+# raw signals used as model features (health dimensions and score are added beside them)
+SIGNAL_FEATURES = [
+    "mrr", "licenses", "mrr_change_3m", "seat_trend", "tenure_months", "utilisation",
+    "utilisation_change_3m", "usage_trend", "feature_breadth", "days_since_contact", "meetings_90d",
+    "touchpoints_90d", "nps_latest", "tickets_90d", "severe_tickets_90d", "severe_open_tickets",
+    "roi_measured_365d", "champion_change_180d", "onboarded", "onboarding_stuck", "days_since_signup",
+]
+CATEGORICAL_FEATURES = ["size", "touch_tier"]
+ID_COLUMNS = ["account_id", "as_of"]
+LABEL = "churned"
+
+
+@dataclass
+class FeatureBuilder:
+    """Builds point-in-time feature rows for any observation dates of one dataset."""
+
+    dataset: Dataset
+    settings: Settings
+    horizon_months: int = 3
+
+    @cached_property
+    def scorer(self) -> HealthScorer:
+        return HealthScorer(self.dataset, self.settings)
+
+    @cached_property
+    def _employees(self) -> pd.Series:
+        return self.dataset.accounts.set_index("account_id")["employees"]
+
+    def at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
+        """Feature rows of the accounts active on ``as_of``, with the label where known."""
+        sig = self.scorer.signals.at(as_of)
+        sig = sig[sig["active"]]
+        health = self.scorer.at(as_of, reasons=False, measure_points=True).set_index("account_id")
+        s = self.settings
+        out = pd.DataFrame(index=sig.index)
+        for col in SIGNAL_FEATURES:
+            if col == "mrr_change_3m":
+                out[col] = np.divide(sig["mrr"] - sig["mrr_3m_ago"], sig["mrr_3m_ago"],
+                                     out=np.full(len(sig), np.nan), where=sig["mrr_3m_ago"].to_numpy() > 0)
+            elif col == "champion_change_180d":
+                out[col] = (sig["days_since_champion_change"] <= 180).astype(float) \
+                    if "days_since_champion_change" in sig else np.nan
+            else:
+                out[col] = sig[col].astype(float) if col in sig else np.nan
+        for col in [*DIMENSIONS, "score"]:
+            out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy()
+        out["health_level"] = health["level"].reindex(sig.index).to_numpy().astype(float)
+        for col in [c for c in health.columns if c.startswith(("points_", "flag_"))]:
+            out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy().astype(float)
+
+        employees = self._employees.reindex(sig.index).to_numpy()
+        out["size"] = np.where(employees >= s.enterprise_employees, "Enterprise", "SMB")
+        lic = sig["licenses"].to_numpy()
+        out["touch_tier"] = np.select([lic >= s.high_touch_licenses, lic >= s.low_touch_licenses],
+                                      ["high", "low"], "tech")
+        out = out.reset_index().rename(columns={"index": "account_id"})
+        out.insert(1, "as_of", pd.Timestamp(as_of).normalize())
+        out[LABEL] = churn_within(self.scorer, out, self.horizon_months).to_numpy()
+        return out
+
+    def build(self, dates: Sequence[str | pd.Timestamp] | None = None) -> pd.DataFrame:
+        """Feature rows for every date (default: every month end after the first month)."""
+        if dates is None:
+            months = self.scorer.signals.cube.months
+            dates = month_ends(months[1], months[-1])
+        return pd.concat([self.at(d) for d in dates], ignore_index=True)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """The model's input columns in ``frame`` (not the ids, not the label)."""
+    return [c for c in frame.columns if c not in (*ID_COLUMNS, LABEL)]
