@@ -24,7 +24,8 @@ SIGNAL_FEATURES = [
     "mrr", "licenses", "mrr_change_3m", "seat_trend", "tenure_months", "utilisation",
     "utilisation_change_3m", "usage_trend", "feature_breadth", "days_since_contact", "meetings_90d",
     "touchpoints_90d", "nps_latest", "tickets_90d", "severe_tickets_90d", "severe_open_tickets",
-    "roi_measured_365d", "champion_change_180d", "onboarded", "onboarding_stuck", "days_since_signup",
+    "roi_measured_365d", "champion_change_180d", "onboarded", "milestones_done", "onboarding_overdue",
+    "onboarding_stuck", "days_since_signup",
 ]
 CATEGORICAL_FEATURES = ["size", "touch_tier"]
 ID_COLUMNS = ["account_id", "as_of"]
@@ -51,13 +52,15 @@ class FeatureBuilder:
         """Feature rows of the accounts active on ``as_of``, with the label where known."""
         sig = self.scorer.signals.at(as_of)
         sig = sig[sig["active"]]
-        health = self.scorer.at(as_of, reasons=False, measure_points=True).set_index("account_id")
+        health = self.scorer.at(as_of, reasons=False).set_index("account_id")
         s = self.settings
         out = pd.DataFrame(index=sig.index)
         for col in SIGNAL_FEATURES:
             if col == "mrr_change_3m":
                 out[col] = np.divide(sig["mrr"] - sig["mrr_3m_ago"], sig["mrr_3m_ago"],
                                      out=np.full(len(sig), np.nan), where=sig["mrr_3m_ago"].to_numpy() > 0)
+            elif col == "onboarding_overdue":  # still onboarding three months after the first bill
+                out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).astype(float)
             elif col == "champion_change_180d":
                 out[col] = (sig["days_since_champion_change"] <= 180).astype(float) \
                     if "days_since_champion_change" in sig else np.nan
@@ -66,8 +69,13 @@ class FeatureBuilder:
         for col in [*DIMENSIONS, "score"]:
             out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy()
         out["health_level"] = health["level"].reindex(sig.index).to_numpy().astype(float)
-        for col in [c for c in health.columns if c.startswith(("points_", "flag_"))]:
+        for col in [c for c in health.columns if c.startswith("flag_")]:
             out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy().astype(float)
+        for _, m in s.health.measures():  # the scorecard's bands of each signal, as categories
+            if m.name in sig:
+                values = sig[m.name].to_numpy(dtype=float)
+                band = np.digitize(np.nan_to_num(values), m.bins).astype(str)
+                out[f"band_{m.name}"] = np.where(np.isnan(values), "missing", np.char.add("b", band))
 
         employees = self._employees.reindex(sig.index).to_numpy()
         out["size"] = np.where(employees >= s.enterprise_employees, "Enterprise", "SMB")
@@ -87,6 +95,8 @@ class FeatureBuilder:
         return pd.concat([self.at(d) for d in dates], ignore_index=True)
 
 
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """The model's input columns in ``frame`` (not the ids, not the label)."""
-    return [c for c in frame.columns if c not in (*ID_COLUMNS, LABEL)]
+def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The model's numeric and categorical input columns in ``frame`` (not ids, not the label)."""
+    inputs = [c for c in frame.columns if c not in (*ID_COLUMNS, LABEL)]
+    categorical = [c for c in inputs if c in CATEGORICAL_FEATURES or c.startswith("band_")]
+    return [c for c in inputs if c not in categorical], categorical

@@ -88,10 +88,9 @@ class HealthScorer:
             return np.full(len(acc), default)
         return acc["target_health_level"].fillna(default).to_numpy(dtype=int)
 
-    def at(self, as_of: str | pd.Timestamp, reasons: bool = True, measure_points: bool = False) -> pd.DataFrame:
+    def at(self, as_of: str | pd.Timestamp, reasons: bool = True) -> pd.DataFrame:
         """One row per account active on ``as_of`` (billed that month): dimension points, score,
-        level and labels, caps, target, flags, (optionally) the top three reasons in words and
-        (optionally) each measure's points as ``points_<measure>``."""
+        level and labels, caps, target, flags and (optionally) the top three reasons in words."""
         sig = self.signals.at(as_of)
         active = sig["active"].to_numpy()
         sig = sig[active]
@@ -134,9 +133,6 @@ class HealthScorer:
         out["flags"] = _join(np.column_stack(list(flags.values())), labels) if flags else ""
         if reasons:
             out["reasons"], out["reasons_ja"] = self._reasons(sig, points, dims)
-        if measure_points:
-            for name, values in points.items():
-                out[f"points_{name}"] = values
         return out
 
     def _flags(self, sig: pd.DataFrame, recent_champion: np.ndarray, stuck: np.ndarray) -> dict[str, np.ndarray]:

@@ -102,20 +102,28 @@ class SignalBuilder:
         }
 
     @cached_property
+    def milestones_day(self) -> np.ndarray:
+        """Per account, the day the last configured onboarding milestone was reached (NaN: not)."""
+        out = np.full(len(self.cube.accounts), np.nan)
+        onboarding = self.dataset.onboarding
+        if onboarding is None:
+            return out
+        milestones = self.settings.health.onboarding.milestones
+        sub = onboarding[onboarding["milestone"].isin(milestones)]
+        reached = sub.groupby("account_id")["date"].agg(["max", "count"])
+        reached = reached[reached["count"] == len(milestones)]
+        rows = self.cube.accounts.get_indexer(reached.index)
+        out[rows[rows >= 0]] = day_numbers(reached["max"])[rows >= 0]
+        return out
+
+    @cached_property
     def onboarded_day(self) -> np.ndarray:
         """Per account, the day onboarding was complete under the configured rule (NaN: not yet,
         as far as the data goes). Steady usage completes on the last day of the N-th month in a
         row at or above the utilisation threshold, so it only uses data known by then."""
         rule = self.settings.health.onboarding
         n = len(self.cube.accounts)
-        by_milestones = np.full(n, np.nan)
-        onboarding = self.dataset.onboarding
-        if onboarding is not None and rule.rule != "steady_usage":
-            sub = onboarding[onboarding["milestone"].isin(rule.milestones)]
-            reached = sub.groupby("account_id")["date"].agg(["max", "count"])
-            reached = reached[reached["count"] == len(rule.milestones)]
-            rows = self.cube.accounts.get_indexer(reached.index)
-            by_milestones[rows[rows >= 0]] = day_numbers(reached["max"])[rows >= 0]
+        by_milestones = self.milestones_day if rule.rule != "steady_usage" else np.full(n, np.nan)
         by_usage = np.full(n, np.nan)
         if self._usage is not None and rule.rule != "milestones":
             lic = self.cube.licenses
@@ -202,6 +210,7 @@ class SignalBuilder:
         if idx["champion"] is not None:
             out["days_since_champion_change"] = d - idx["champion"].last_day(d)
         onboarded = self.onboarded_day <= d
+        out["milestones_done"] = (self.milestones_day <= d).astype(float)
         out["onboarded"] = onboarded
         out["days_to_onboard"] = np.where(onboarded, self.onboarded_day - self.signup_day, np.nan)
         out["days_since_signup"] = d - self.signup_day
