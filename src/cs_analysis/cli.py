@@ -124,6 +124,68 @@ def _cmd_health(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset_or_table(args: argparse.Namespace, parser_name: str) -> None:
+    if (args.path is None) == (args.table is None):
+        raise CsAnalysisError(f"{parser_name}: give either a dataset folder or --table FILE, not both or neither")
+    if args.path is not None and args.as_of is None:
+        raise CsAnalysisError(f"{parser_name}: --as-of DATE is required with a dataset folder")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from cs_analysis.persistence import save_model
+
+    _dataset_or_table(args, "train")
+    if args.table is not None:
+        from cs_analysis.table_model import read_table, train_table
+
+        if args.label is None:
+            raise CsAnalysisError("train --table: --label COL is required")
+        tm = train_table(read_table(args.table), args.label, args.id, seed=args.seed, source=str(args.table))
+        for note in tm.notes:
+            print(note, file=sys.stderr)
+        print(f"stratified 5-fold cross-validation, {tm.meta['rows']:,} rows, churn rate "
+              f"{tm.meta['churn_rate'] * 100:.1f}%; chosen: {tm.meta['model']}")
+        print(tm.cv.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+        save_model(tm.bundle, tm.meta, args.model_out)
+    else:
+        from cs_analysis.churn import read_truth, train_model
+
+        settings, ds = _load(args)
+        trained = train_model(ds, settings, args.as_of, args.horizon_months,
+                              truth=read_truth(args.path, args.horizon_months), seed=args.seed)
+        bt = trained.backtest
+        print(f"time-ordered backtest, horizon {bt.horizon_months} months, cutoffs "
+              + ", ".join(f"{c:%Y-%m}" for c in bt.cutoffs) + f"; chosen: {bt.chosen}")
+        print(bt.folds.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+        print("overall:")
+        print(bt.overall.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+        save_model(trained.bundle, trained.meta, args.model_out)
+    print(f"wrote {args.model_out} and {args.model_out}.json", file=sys.stderr)
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from cs_analysis.io import write_frame
+    from cs_analysis.persistence import load_model
+
+    _dataset_or_table(args, "score")
+    bundle, meta = load_model(args.model)
+    if args.table is not None:
+        from cs_analysis.table_model import read_table, score_table
+
+        out = score_table(bundle, meta, read_table(args.table))
+    else:
+        from cs_analysis.churn import at_risk_accounts
+
+        if meta.get("kind") != "accounts":
+            raise CsAnalysisError("this model was trained on a single table; score it with --table FILE")
+        settings, ds = _load(args)
+        out = at_risk_accounts(bundle, meta, ds, settings, args.as_of, args.capacity)
+    write_frame(out, args.out)
+    print(f"wrote {args.out}: {len(out):,} rows", file=sys.stderr)
+    return 0
+
+
 def _date(text: str):
     import pandas as pd
 
@@ -197,6 +259,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also back-test: churn in the following months by level, and ROC AUC")
     p.add_argument("--horizon-months", type=_positive, default=3, help="back-test horizon (default 3)")
     p.set_defaults(func=_cmd_health)
+
+    p = sub.add_parser("train", help="train the churn-risk model (dataset or single table)",
+                       description="On a dataset: point-in-time rows up to --as-of, time-ordered "
+                                   "backtest of the candidates (printed), the best refitted and saved. "
+                                   "With --table: any CSV/Parquet table with a label column.")
+    p.add_argument("path", nargs="?", help="dataset folder or DuckDB file")
+    p.add_argument("--as-of", type=_date, help="training date (dataset): labels must be complete by then")
+    p.add_argument("--horizon-months", type=_positive, default=3, help="label: churn within H months (default 3)")
+    p.add_argument("--table", type=Path, help="a single CSV/Parquet table instead of a dataset")
+    p.add_argument("--label", help="label column of --table (yes/no, true/false, 1/0)")
+    p.add_argument("--id", help="id column of --table (kept out of the features)")
+    p.add_argument("--model-out", required=True, type=Path, help="model file to write (skops) + .json metadata")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _common(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("score", help="score accounts with a trained model (at-risk list)",
+                       description="On a dataset: the accounts active on --as-of ranked by ARR at risk, "
+                                   "with drivers and next actions. With --table: id, churn_probability, "
+                                   "risk_tier, top_drivers per row.")
+    p.add_argument("path", nargs="?", help="dataset folder or DuckDB file")
+    p.add_argument("--model", required=True, type=Path, help="model file written by train")
+    p.add_argument("--as-of", type=_date, help="scoring date (dataset)")
+    p.add_argument("--table", type=Path, help="a single CSV/Parquet table instead of a dataset")
+    p.add_argument("--capacity", type=_positive, help="accounts each owner can act on (marks 'assigned')")
+    p.add_argument("--out", required=True, type=Path, help="output file (.csv or .parquet)")
+    _common(p)
+    p.set_defaults(func=_cmd_score)
     return parser
 
 

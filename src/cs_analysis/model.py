@@ -37,7 +37,7 @@ def make_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str],
                               ("scale", StandardScaler())]), list(numeric)),
             ("cat", OneHotEncoder(handle_unknown="ignore"), list(categorical)),
         ])
-        return Pipeline([("prep", prep), ("model", LogisticRegression(C=LOGISTIC_C, max_iter=5000))])
+        return Pipeline([("prep", prep), ("model", LogisticRegression(C=LOGISTIC_C, solver="newton-cholesky", max_iter=200))])
     if kind == "gradient_boosting":
         prep = ColumnTransformer([
             ("num", "passthrough", list(numeric)),

@@ -1,0 +1,157 @@
+"""Train the churn-risk model on a company dataset and list the accounts at risk.
+
+``train_model`` builds point-in-time rows for every month end whose label window ends by
+``as_of``, backtests the candidates in time order, refits the chosen one on all those rows and
+returns it with metadata. ``at_risk_accounts`` scores the accounts active on a date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cs_analysis.config import Settings
+from cs_analysis.dataset import Dataset
+from cs_analysis.drivers import contributions, top_drivers, transformed_means
+from cs_analysis.errors import DataError
+from cs_analysis.features import LABEL, FeatureBuilder, feature_columns
+from cs_analysis.health import month_ends
+from cs_analysis.model import Backtest, backtest, calibrated, calibration_table, make_pipeline
+from cs_analysis.scorecard import LEVELS
+
+NEXT_ACTIONS = {  # touch tier → (English, Japanese)
+    "high": ("owner call or meeting", "担当CSMから電話・面談"),
+    "low": ("webinar or seminar invitation", "ウェビナー・セミナーへの招待"),
+    "tech": ("targeted content or email", "個別コンテンツ・メール配信"),
+}
+TIERS = ((0.10, "high"), (0.30, "medium"))  # riskiest 10 % high, next 20 % medium, rest low
+
+
+@dataclass
+class Trained:
+    bundle: dict[str, Any]
+    meta: dict[str, Any]
+    backtest: Backtest
+
+
+def read_truth(folder: str | Path, horizon_months: int) -> pd.DataFrame | None:
+    """The simulator's true monthly hazard (``_truth/hazard.csv``) as the probability of churning
+    within ``horizon_months``, 1 − (1 − h)^H, per account and month end. Evaluation only."""
+    path = Path(folder) / "_truth" / "hazard.csv"
+    if not path.is_file():
+        return None
+    truth = pd.read_csv(path, parse_dates=["month"], dtype={"account_id": str})
+    return pd.DataFrame({
+        "account_id": truth["account_id"],
+        "as_of": truth["month"] + pd.offsets.MonthEnd(0),
+        "oracle": 1 - (1 - truth["hazard"]) ** horizon_months,
+    })
+
+
+def training_rows(dataset: Dataset, settings: Settings, as_of: pd.Timestamp, horizon_months: int) -> pd.DataFrame:
+    """Point-in-time rows of every month end whose label window is complete by ``as_of``."""
+    builder = FeatureBuilder(dataset, settings, horizon_months)
+    months = builder.scorer.signals.cube.months
+    # a churn in month m is known on m's first day (no bill), so labels need months ≤ as_of's
+    last = min(pd.Period(as_of, "M"), months[-1]) - horizon_months
+    if last < months[1]:
+        raise DataError(f"not enough history before {as_of:%Y-%m-%d} for {horizon_months}-month labels")
+    rows = builder.build(month_ends(months[1], last))
+    return rows[rows[LABEL].notna()].reset_index(drop=True)
+
+
+def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp, horizon_months: int = 3,
+                truth: pd.DataFrame | None = None, seed: int = 0) -> Trained:
+    """Backtest the candidates and fit the chosen one on every row labelled by ``as_of``."""
+    as_of = pd.Timestamp(as_of).normalize()
+    rows = training_rows(dataset, settings, as_of, horizon_months)
+    if truth is not None:
+        rows = rows.merge(truth, on=["account_id", "as_of"], how="left")
+    numeric, categorical = feature_columns(rows.drop(columns=["oracle"], errors="ignore"))
+    bt = backtest(rows, numeric, categorical, horizon_months,
+                  oracle="oracle" if truth is not None else None, seed=seed)
+    x, y = rows[numeric + categorical], rows[LABEL].astype(bool).to_numpy()
+    model = calibrated(bt.chosen, numeric, categorical, seed).fit(x, y)
+    explainer = (model.calibrated_classifiers_[0].estimator if bt.chosen == "logistic"
+                 else make_pipeline("logistic", numeric, categorical, seed).fit(x, y))
+    pooled = bt.predictions
+    meta = {
+        "kind": "accounts",
+        "model": bt.chosen,
+        "horizon_months": horizon_months,
+        "as_of": as_of.date().isoformat(),
+        "training_window": [rows["as_of"].min().date().isoformat(), rows["as_of"].max().date().isoformat()],
+        "rows": int(len(rows)),
+        "churn_rate": float(y.mean()),
+        "numeric_features": numeric,
+        "categorical_features": categorical,
+        "settings": {"fiscal_year_start_month": settings.fiscal_year_start_month,
+                     "enterprise_employees": settings.enterprise_employees,
+                     "high_touch_licenses": settings.high_touch_licenses,
+                     "low_touch_licenses": settings.low_touch_licenses},
+        "backtest_overall": bt.overall.to_dict(orient="records"),
+        "backtest_folds": bt.folds.assign(cutoff=bt.folds["cutoff"].astype(str)).to_dict(orient="records"),
+        "calibration": calibration_table(pooled["churned"], pooled[bt.chosen]).to_dict(orient="records"),
+        "data_fingerprint": dataset.fingerprint(),
+        "seed": seed,
+    }
+    bundle = {"model": model, "explainer": explainer,
+              "explainer_means": transformed_means(explainer, x, numeric + categorical)}
+    return Trained(bundle, meta, bt)
+
+
+def risk_tiers(probability: np.ndarray) -> np.ndarray:
+    """high (riskiest 10 %), medium (next 20 %), low, by rank among the rows scored together."""
+    rank = pd.Series(probability).rank(method="first", ascending=False).to_numpy() / max(1, len(probability))
+    return np.select([rank <= TIERS[0][0], rank <= TIERS[1][0]], [TIERS[0][1], TIERS[1][1]], "low")
+
+
+def predict(bundle: dict[str, Any], meta: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """Probability, risk tier and top drivers (en, ja) of each row of ``frame``."""
+    features = meta["numeric_features"] + meta["categorical_features"]
+    missing = [c for c in features if c not in frame.columns]
+    if missing:
+        raise DataError(f"the model needs column(s) the data does not have: {', '.join(missing)}")
+    probability = bundle["model"].predict_proba(frame[features])[:, 1]
+    contrib = contributions(bundle["explainer"], bundle["explainer_means"], frame, features)
+    en, ja = top_drivers(contrib, features, dear=meta.get("kind") != "table")
+    return pd.DataFrame({"churn_probability": probability, "risk_tier": risk_tiers(probability),
+                         "top_drivers": en, "top_drivers_ja": ja}, index=frame.index)
+
+
+def at_risk_accounts(bundle: dict[str, Any], meta: dict[str, Any], dataset: Dataset, settings: Settings,
+                     as_of: str | pd.Timestamp, capacity: int | None = None) -> pd.DataFrame:
+    """Accounts active on ``as_of`` ranked by ARR at risk (probability × 12 × MRR), with health
+    level, touch tier, owner and a next action by touch tier; with ``capacity``, each owner's
+    first ``capacity`` accounts are marked ``assigned``."""
+    rows = FeatureBuilder(dataset, settings, meta["horizon_months"]).at(as_of)
+    scored = predict(bundle, meta, rows)
+    acc = dataset.accounts.set_index("account_id")
+    arr = rows["mrr"].to_numpy() * 12
+    level = rows["health_level"].to_numpy()
+    out = pd.DataFrame({
+        "account_id": rows["account_id"],
+        "name": acc["name"].reindex(rows["account_id"]).to_numpy(),
+        "churn_probability": scored["churn_probability"].to_numpy(),
+        "risk_tier": scored["risk_tier"].to_numpy(),
+        "arr": arr,
+        "arr_at_risk": arr * scored["churn_probability"].to_numpy(),
+        "health_level": level.astype(int),
+        "health_level_ja": [LEVELS[int(x)][1] if x > 0 else "" for x in level],
+        "touch_tier": rows["touch_tier"].to_numpy(),
+        "csm_owner": acc["csm_owner"].reindex(rows["account_id"]).to_numpy(),
+        "top_drivers": scored["top_drivers"].to_numpy(),
+        "top_drivers_ja": scored["top_drivers_ja"].to_numpy(),
+        "next_action": [NEXT_ACTIONS[t][0] for t in rows["touch_tier"]],
+        "next_action_ja": [NEXT_ACTIONS[t][1] for t in rows["touch_tier"]],
+    })
+    out = out.sort_values(["arr_at_risk", "account_id"], ascending=[False, True], ignore_index=True)
+    if capacity is not None:
+        position = out.groupby(out["csm_owner"].fillna("(unassigned)"), sort=False).cumcount()
+        out["assigned"] = position < capacity
+    out.insert(2, "as_of", pd.Timestamp(as_of).normalize())
+    return out

@@ -1,0 +1,101 @@
+"""Saving and loading models with skops (never pickle), beside a metadata JSON.
+
+``save_model`` writes ``PATH`` (skops) and ``PATH.json`` (features, training window, horizon,
+metrics, data fingerprint, package versions and the model file's SHA-256). ``load_model``
+refuses, with a clear message, a missing or tampered file, another format or scikit-learn
+version, and any type in the file that is not on the project's allow-list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+
+from cs_analysis.errors import CsAnalysisError
+from cs_analysis.io import atomic_path
+
+FORMAT = 1
+# types a cs-analysis model file may contain beyond skops' defaults (checked before loading)
+ALLOWED_TYPES = {
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.compose._column_transformer._RemainderColsList",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "numpy.dtype",
+}
+PACKAGES = ("cs-analysis", "scikit-learn", "skops", "numpy", "pandas", "scipy")
+
+
+class ModelError(CsAnalysisError):
+    """A model file cannot be used."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def metadata_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def save_model(bundle: dict[str, Any], meta: dict[str, Any], path: str | Path) -> Path:
+    """Write the model bundle (skops) and its metadata JSON, each atomically; returns the JSON."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sio.dump(bundle, tmp)
+        digest = _sha256(tmp)
+    full = {"format": FORMAT, **meta, "versions": package_versions(), "model_sha256": digest}
+    target = metadata_path(path)
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(full, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    return target
+
+
+def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model bundle and its metadata, after every check (see module docs)."""
+    path = Path(path)
+    meta_file = metadata_path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    if not meta_file.is_file():
+        raise ModelError(f"{path}: its metadata {meta_file.name} is missing; a model is used only with it")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{meta_file}: not valid metadata JSON ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise ModelError(f"{path}: model format {meta.get('format')!r}; this version reads format {FORMAT}")
+    if _sha256(path) != meta.get("model_sha256"):
+        raise ModelError(f"{path}: the file does not match its metadata checksum: tampered or corrupted")
+    trained = str(meta.get("versions", {}).get("scikit-learn", ""))
+    installed = package_versions()["scikit-learn"]
+    if trained.split(".")[:2] != installed.split(".")[:2]:
+        raise ModelError(f"{path}: trained with scikit-learn {trained}, installed {installed}: retrain the model")
+    try:
+        untrusted = sio.get_untrusted_types(file=path)
+    except Exception as exc:  # a damaged archive raises zipfile/json errors
+        raise ModelError(f"{path}: not a readable skops file ({exc})") from None
+    refused = sorted(set(untrusted) - ALLOWED_TYPES)
+    if refused:
+        raise ModelError(f"{path}: refuses to load untrusted type(s): {', '.join(refused)}")
+    return sio.load(path, trusted=list(untrusted)), meta
