@@ -124,3 +124,27 @@ def demo_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo_default")
     write_demo(out, DemoSpec(accounts=1000, months=36, end="2026-09", seed=42), fmt="parquet")
     return out
+
+
+def as_known_on(ds, day):
+    """The dataset as it stood on ``day``: later rows removed, later resolutions/completions unset."""
+    import pandas as pd
+
+    month = day.to_period("M")
+    tables = {}
+    for name, frame in ds.tables().items():
+        f = frame
+        if name in ("subscriptions", "usage"):
+            f = f[f["month"].dt.to_period("M") <= month]
+        elif name == "accounts":
+            f = f[f["signup_date"] <= day]
+        else:
+            col = {"tickets": "opened_at", "success_plans": "due_date"}.get(name, "date")
+            if name != "success_plans":
+                f = f[f[col] <= day]
+        f = f.copy()
+        for later in ("resolved_at", "completed_date"):
+            if later in f:
+                f[later] = f[later].where(f[later] <= day)
+        tables[name] = f.reset_index(drop=True)
+    return type(ds)(**tables)

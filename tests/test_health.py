@@ -15,7 +15,7 @@ from cs_analysis.health import HealthScorer
 from cs_analysis.health_review import backtest, engagement_gaps, transition_matrix
 from cs_analysis.kpis import compute_kpis
 from cs_analysis.scorecard import Measure
-from conftest import dataset_from
+from conftest import as_known_on, dataset_from
 
 MONTHS = [f"2025-{m:02d}" for m in range(1, 7)]
 
@@ -193,31 +193,9 @@ def test_health_cli(demo_small: Path, tmp_path: Path, capsys):
     assert frame["level"].between(1, 4).all()
 
 
-def _as_known_on(ds, day: pd.Timestamp):
-    """The dataset as it stood on ``day``: later rows removed, later resolutions/completions unset."""
-    month = day.to_period("M")
-    tables = {}
-    for name, frame in ds.tables().items():
-        f = frame
-        if name in ("subscriptions", "usage"):
-            f = f[f["month"].dt.to_period("M") <= month]
-        elif name == "accounts":
-            f = f[f["signup_date"] <= day]
-        else:
-            col = {"tickets": "opened_at", "success_plans": "due_date"}.get(name, "date")
-            if name != "success_plans":
-                f = f[f[col] <= day]
-        f = f.copy()
-        for later in ("resolved_at", "completed_date"):
-            if later in f:
-                f[later] = f[later].where(f[later] <= day)
-        tables[name] = f.reset_index(drop=True)
-    return type(ds)(**tables)
-
-
 def test_health_equals_health_on_data_known_then(demo_small: Path):
     ds = load_dataset(demo_small)
     for day in (pd.Timestamp("2025-06-30"), pd.Timestamp("2025-11-15")):
         full = HealthScorer(ds, Settings()).at(day)
-        then = HealthScorer(_as_known_on(ds, day), Settings()).at(day)
+        then = HealthScorer(as_known_on(ds, day), Settings()).at(day)
         pd.testing.assert_frame_equal(full, then)

@@ -26,6 +26,9 @@ ALLOWED_TYPES = {
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.compose._column_transformer._RemainderColsList",
     "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
+    "functools.partial",  # skops lists the function it wraps separately, so it is checked too
     "numpy.dtype",
 }
 PACKAGES = ("cs-analysis", "scikit-learn", "skops", "numpy", "pandas", "scipy")
