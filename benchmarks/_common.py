@@ -26,6 +26,22 @@ def demo(accounts: int, months: int = 36, seed: int = 42) -> Path:
     return out
 
 
+def demo_from_args(description: str, accounts: int = 100_000):
+    """Parse --accounts/--months, load that demo company (generated once) and its settings."""
+    import argparse
+
+    from cs_analysis import load_dataset, load_settings
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--accounts", type=int, default=accounts)
+    parser.add_argument("--months", type=int, default=36)
+    args = parser.parse_args()
+    ds = load_dataset(demo(args.accounts, args.months))
+    print(f"machine: {machine()}; data: {args.accounts:,} accounts x {args.months} months, "
+          f"{len(ds.subscriptions):,} subscription rows")
+    return ds, load_settings()
+
+
 def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     """Best wall time of ``repeat`` runs, and the last result."""
     best, result = float("inf"), None

@@ -6,22 +6,14 @@ Run: .venv/bin/python benchmarks/bench_health.py [--accounts N]
 
 from __future__ import annotations
 
-import argparse
 import time
 
-from _common import demo, machine, max_rss_mib, traced_peak
-from cs_analysis import load_dataset, load_settings
+from _common import demo_from_args, max_rss_mib, traced_peak
 from cs_analysis.health import HealthScorer, month_ends
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--months", type=int, default=36)
-    args = parser.parse_args()
-    ds = load_dataset(demo(args.accounts, args.months))
-    settings = load_settings()
-    print(f"machine: {machine()}; data: {args.accounts:,} accounts x {args.months} months")
+    ds, settings = demo_from_args(__doc__)
 
     def run():
         scorer = HealthScorer(ds, settings)

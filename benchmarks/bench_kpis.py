@@ -8,12 +8,10 @@ Target: ours ≤ 1.5 × reference.  Run: .venv/bin/python benchmarks/bench_kpis.
 
 from __future__ import annotations
 
-import argparse
 
 import duckdb
 
-from _common import demo, machine, max_rss_mib, timed, traced_peak
-from cs_analysis import load_dataset, load_settings
+from _common import demo_from_args, max_rss_mib, timed, traced_peak
 from cs_analysis.kpis import KpiEngine, monthly_trend
 from cs_analysis.ledger import mrr_ledger
 
@@ -43,14 +41,7 @@ FROM c WHERE movement IS NOT NULL
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--months", type=int, default=36)
-    args = parser.parse_args()
-    ds = load_dataset(demo(args.accounts, args.months))
-    settings = load_settings()
-    print(f"machine: {machine()}; data: {args.accounts:,} accounts x {args.months} months, "
-          f"{len(ds.subscriptions):,} subscription rows")
+    ds, settings = demo_from_args(__doc__)
 
     con = duckdb.connect()
     con.register("subs", ds.subscriptions)
