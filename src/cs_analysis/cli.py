@@ -186,6 +186,19 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from cs_analysis.report import run_report
+
+    result = run_report(args.period, args.data, args.out, args.lang, args.segments,
+                        str(args.config) if args.config else None, args.force, args.timeout)
+    print(f"report in {result.folder}: {len(result.notebooks)} notebooks, {len(result.failed)} failed")
+    for entry in result.failed:
+        where = f"cell {entry['cell']}" if entry.get("cell") else "execution"
+        print(f"error: notebook {entry['notebook']} failed at {where}: {entry['error']} "
+              f"(see {result.folder / (entry['notebook'] + '.ipynb')})", file=sys.stderr)
+    return 1 if result.failed else 0
+
+
 def _date(text: str):
     import pandas as pd
 
@@ -287,6 +300,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="output file (.csv or .parquet)")
     _common(p)
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("report", help="run the notebooks: quarterly report and analyses",
+                       description="Execute the report notebooks with papermill into OUT/<period>/: "
+                                   "executed notebooks, HTML without code, figures, tables, manifest.json.")
+    p.add_argument("--period", help="2025-07, 2025Q3, FY2025, FY2025Q1 or 2025-04..2025-09 "
+                                    "(default: the last complete fiscal quarter in the data)")
+    p.add_argument("--data", type=Path, default=Path("data/demo"), help="dataset folder (default data/demo)")
+    p.add_argument("--lang", choices=("ja", "en"), default="ja", help="report language (default ja)")
+    p.add_argument("--segments", default="size,touch_tier",
+                   help="segmentations with a segment-analysis notebook each (default size,touch_tier)")
+    p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default reports)")
+    p.add_argument("--force", action="store_true", help="replace an existing report for the period")
+    p.add_argument("--timeout", type=_positive, default=1800, help="per-cell execution timeout, seconds")
+    _common(p)
+    p.set_defaults(func=_cmd_report)
     return parser
 
 
