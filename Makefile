@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := data/demo
 
-.PHONY: setup demo report test clean-demo
+.PHONY: setup demo report test lab clean-demo
 
 setup: $(VENV)/.installed
 
@@ -21,11 +21,16 @@ $(DEMO)/.complete: | $(VENV)/.installed
 
 demo: $(DEMO)/.complete
 
-# The main job: validate the demo company, then its headline KPIs for the last complete fiscal
-# quarter, by size and touch tier (the quarterly report replaces this once it exists).
+# The main job: the quarterly report on the demo company for its last complete fiscal quarter
+# (reports/<period>/: executed notebooks, HTML without code, figures, tables, manifest.json).
+# Re-running regenerates it (--force); the same data gives the same tables.
 report: setup demo
 	$(BIN)/cs-analysis validate $(DEMO)
-	$(BIN)/cs-analysis kpis $(DEMO) --by size,touch_tier
+	$(BIN)/cs-analysis report --data $(DEMO) --force
+
+# JupyterLab on the notebooks, with this project's environment and kernel.
+lab: setup demo
+	$(BIN)/jupyter lab notebooks/
 
 # pytest exits 5 when it collects no tests: say so loudly rather than fail obscurely.
 test: setup
