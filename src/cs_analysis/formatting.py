@@ -34,11 +34,12 @@ def kpi_label(kpi: str, lang: str = "ja") -> str:
     return {"ja": ja, "en": en}.get(lang, f"{ja} / {en}")
 
 
-def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both") -> pd.DataFrame:
-    """Wide, formatted view of a tidy KPI frame: one row per KPI, one column per segment."""
+def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", total: str = "all") -> pd.DataFrame:
+    """Wide, formatted view of a tidy KPI frame: one row per KPI (labels in ``lang``), one column
+    per segment (``by=segment``; the total column is called ``total``)."""
     frame = tidy.copy()
     frame["text"] = [format_value(v, KPIS[k][0], currency) for k, v in zip(frame["kpi"], frame["value"], strict=True)]
-    frame["column"] = [s if b == "all" else f"{b}={s}" for b, s in zip(frame["segment_by"], frame["segment"], strict=True)]
+    frame["column"] = [total if b == "all" else f"{b}={s}" for b, s in zip(frame["segment_by"], frame["segment"], strict=True)]
     wide = frame.pivot_table(index="kpi", columns="column", values="text", aggfunc="first", sort=False)
     wide = wide.reindex(index=[k for k in KPIS if k in wide.index],
                         columns=list(dict.fromkeys(frame["column"])))

@@ -18,7 +18,7 @@ from cs_analysis import plots
 from cs_analysis.churn import at_risk_accounts, read_truth, train_model
 from cs_analysis.config import Settings, load_settings
 from cs_analysis.dataset import Dataset, load_dataset
-from cs_analysis.formatting import format_value, kpi_label
+from cs_analysis.formatting import format_value, kpi_label, kpi_table
 from cs_analysis.health import HealthScorer
 from cs_analysis.health_review import Backtest, backtest, engagement_gaps, onboarding_summary, transition_matrix
 from cs_analysis.io import write_frame
@@ -26,6 +26,7 @@ from cs_analysis.kpis import KPIS, KpiEngine, kpi_changes, monthly_trend
 from cs_analysis.periods import Period, latest_fiscal_quarter
 from cs_analysis.persistence import load_model, save_model
 from cs_analysis.scorecard import LEVELS
+from cs_analysis.segments import reference_month
 
 TEXT = {  # key: (English, Japanese)
     "kpi_overview": ("KPI overview", "KPI概要"),
@@ -140,14 +141,7 @@ class ReportContext:
 
     def kpi_view(self, tidy: pd.DataFrame) -> pd.DataFrame:
         """Formatted wide view: one row per KPI (labels in the report language), one column per segment."""
-        frame = tidy.copy()
-        frame["text"] = [self.fmt(k, v) for k, v in zip(frame["kpi"], frame["value"], strict=True)]
-        frame["column"] = np.where(frame["segment_by"] == "all", self.t("value"),
-                                   frame["segment_by"] + "=" + frame["segment"])
-        wide = frame.pivot_table(index="kpi", columns="column", values="text", aggfunc="first", sort=False)
-        wide = wide.reindex(index=[k for k in KPIS if k in wide.index], columns=list(dict.fromkeys(frame["column"])))
-        wide.index = [kpi_label(k, self.lang) for k in wide.index]
-        return wide
+        return kpi_table(tidy, self.settings.currency, self.lang, total=self.t("value"))
 
     def segment_vs_all(self, by: str, segment: str) -> pd.DataFrame:
         """The segment's KPIs beside the whole company's (saves tables/kpis_<by>.csv)."""
@@ -222,8 +216,6 @@ class ReportContext:
                            f"health_mix_{by}")
 
     def _segments(self, by: str) -> pd.DataFrame:
-        from cs_analysis.segments import reference_month
-
         i1 = self.engine.cube.month_index(self.period.first)
         i2 = self.engine.cube.month_index(self.period.end)
         labels = self.engine.segmenter.labels(by, reference_month(self.engine.cube, i1, i2))
