@@ -21,7 +21,7 @@ from cs_analysis.errors import DataError
 from cs_analysis.features import LABEL, FeatureBuilder, feature_columns
 from cs_analysis.health import month_ends
 from cs_analysis.model import Backtest, backtest, calibrated, calibration_table, make_pipeline
-from cs_analysis.scorecard import LEVELS
+from cs_analysis.health import LEVEL_NAMES_JA
 
 NEXT_ACTIONS = {  # touch tier → (English, Japanese)
     "high": ("owner call or meeting", "担当CSMから電話・面談"),
@@ -141,13 +141,13 @@ def at_risk_accounts(bundle: dict[str, Any], meta: dict[str, Any], dataset: Data
         "arr": arr,
         "arr_at_risk": arr * scored["churn_probability"].to_numpy(),
         "health_level": level.astype(int),
-        "health_level_ja": [LEVELS[int(x)][1] if x > 0 else "" for x in level],
+        "health_level_ja": LEVEL_NAMES_JA[level.astype(int)],
         "touch_tier": rows["touch_tier"].to_numpy(),
         "csm_owner": acc["csm_owner"].reindex(rows["account_id"]).to_numpy(),
         "top_drivers": scored["top_drivers"].to_numpy(),
         "top_drivers_ja": scored["top_drivers_ja"].to_numpy(),
-        "next_action": [NEXT_ACTIONS[t][0] for t in rows["touch_tier"]],
-        "next_action_ja": [NEXT_ACTIONS[t][1] for t in rows["touch_tier"]],
+        "next_action": rows["touch_tier"].map({k: v[0] for k, v in NEXT_ACTIONS.items()}).to_numpy(),
+        "next_action_ja": rows["touch_tier"].map({k: v[1] for k, v in NEXT_ACTIONS.items()}).to_numpy(),
     })
     out = out.sort_values(["arr_at_risk", "account_id"], ascending=[False, True], ignore_index=True)
     if capacity is not None:

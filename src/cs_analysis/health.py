@@ -20,6 +20,8 @@ from cs_analysis.ledger import MrrCube
 from cs_analysis.scorecard import DIMENSION_LABELS, LEVELS, MEASURES
 from cs_analysis.signals import SignalBuilder
 
+LEVEL_NAMES_EN = np.array(["", *(LEVELS[k][0] for k in (1, 2, 3, 4))], dtype=object)  # index = level
+LEVEL_NAMES_JA = np.array(["", *(LEVELS[k][1] for k in (1, 2, 3, 4))], dtype=object)
 FLAGS = {  # flag: (English, Japanese)
     "no_contact": ("no CS contact for {days}+ days", "{days}日以上CS接点なし"),
     "onboarding_stuck": ("onboarding stuck", "オンボーディング停滞"),
@@ -118,8 +120,8 @@ class HealthScorer:
         level = np.where(~onboarded, np.minimum(level, card.onboarding_cap_level), level)
         level = np.where(stuck, np.minimum(level, card.stuck_cap_level), level)
         out["level"] = level
-        out["level_en"] = [LEVELS[x][0] if x else "" for x in level]
-        out["level_ja"] = [LEVELS[x][1] if x else "" for x in level]
+        out["level_en"] = LEVEL_NAMES_EN[level]
+        out["level_ja"] = LEVEL_NAMES_JA[level]
         out["capped_by_champion_change"] = recent_champion & (raw_level > card.champion_cap_level)
         out["capped_by_onboarding"] = (level < raw_level) & ~out["capped_by_champion_change"].to_numpy()
         targets = self._targets[active]
@@ -186,11 +188,13 @@ def _weighted(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
 
 
 def _join(mask: np.ndarray, texts: np.ndarray) -> np.ndarray:
-    """Row-wise "; "-joined texts where mask is true."""
-    if mask.ndim == 2 and texts.ndim == 1:
-        texts = np.broadcast_to(texts, mask.shape)
-    chosen = np.where(mask, texts, None)
-    return np.array(["; ".join(t for t in row if t) for row in chosen], dtype=object)
+    """Row-wise "; "-joined texts where mask is true (a loop over columns, not rows)."""
+    texts = np.broadcast_to(texts, mask.shape).astype(object)
+    out = np.full(mask.shape[0], "", dtype=object)
+    for j in range(mask.shape[1]):
+        add = mask[:, j] & (texts[:, j] != "")
+        out = np.where(add & (out != ""), out + "; " + texts[:, j], np.where(add, texts[:, j], out))
+    return out
 
 
 def health(dataset: Dataset, as_of: str | pd.Timestamp, settings: Settings) -> pd.DataFrame:
