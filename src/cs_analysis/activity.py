@@ -25,17 +25,6 @@ class ActivityCube:
     latest_nps: np.ndarray | None
 
 
-def _month_col(cube: MrrCube, dates: pd.Series) -> np.ndarray:
-    first = cube.months[0]
-    return ((dates.dt.year - first.year) * 12 + dates.dt.month - first.month).to_numpy()
-
-
-def _rows(cube: MrrCube, ids: pd.Series) -> np.ndarray:
-    """Account column of each id (each distinct id looked up once)."""
-    codes, uniques = pd.factorize(ids)
-    return cube.accounts.get_indexer(uniques)[codes]
-
-
 def _cumulative(cube: MrrCube, rows: np.ndarray, months: np.ndarray) -> np.ndarray:
     n, t = len(cube.accounts), len(cube.months)
     keep = months < t
@@ -53,7 +42,7 @@ def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:
 
     nps = dataset.nps_responses
     if nps is not None:
-        rows, months, score = _rows(cube, nps["account_id"]), _month_col(cube, nps["date"]), nps["score"].to_numpy()
+        rows, months, score = cube.account_columns(nps["account_id"]), cube.month_rows(nps["date"]), nps["score"].to_numpy()
         cum["nps_responses"] = _cumulative(cube, rows, months)
         cum["promoters"] = _cumulative(cube, rows[score >= 9], months[score >= 9])
         cum["detractors"] = _cumulative(cube, rows[score <= 6], months[score <= 6])
@@ -61,21 +50,21 @@ def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:
 
     tickets = dataset.tickets
     if tickets is not None:
-        cum["tickets_opened"] = _cumulative(cube, _rows(cube, tickets["account_id"]), _month_col(cube, tickets["opened_at"]))
+        cum["tickets_opened"] = _cumulative(cube, cube.account_columns(tickets["account_id"]), cube.month_rows(tickets["opened_at"]))
 
     tp = dataset.touchpoints
     if tp is not None and "kind" in tp.columns:
         ref = tp[tp["kind"].eq("referral").fillna(False).astype(bool)]
-        cum["referral_touchpoints"] = _cumulative(cube, _rows(cube, ref["account_id"]), _month_col(cube, ref["date"]))
+        cum["referral_touchpoints"] = _cumulative(cube, cube.account_columns(ref["account_id"]), cube.month_rows(ref["date"]))
 
     plans = dataset.success_plans
     if plans is not None:
-        rows = _rows(cube, plans["account_id"])
-        due = _month_col(cube, plans["due_date"])
+        rows = cube.account_columns(plans["account_id"])
+        due = cube.month_rows(plans["due_date"])
         done = plans["completed_date"]
         on_time = (done.notna() & (done <= plans["due_date"])).to_numpy()
         closed = done.notna().to_numpy()
-        closed_month = np.maximum(due, np.where(closed, _month_col(cube, done.fillna(plans["due_date"])), 0))
+        closed_month = np.maximum(due, np.where(closed, cube.month_rows(done.fillna(plans["due_date"])), 0))
         cum["objectives_due"] = _cumulative(cube, rows, due)
         cum["objectives_on_time"] = _cumulative(cube, rows[on_time], due[on_time])
         cum["objectives_closed"] = _cumulative(cube, rows[closed], closed_month[closed])

@@ -18,9 +18,8 @@ def churn_within(scorer: HealthScorer, frame: pd.DataFrame, horizon_months: int)
     ``horizon_months`` months after? NaN where those months are not all in the data yet."""
     cube = scorer.signals.cube
     churn = np.cumsum(cube.movements["churn"] > 0, axis=0)
-    col = cube.accounts.get_indexer(frame["account_id"])
-    month = (frame["as_of"].dt.year - cube.months[0].year) * 12 + frame["as_of"].dt.month - cube.months[0].month
-    month = month.to_numpy()
+    col = cube.account_columns(frame["account_id"])
+    month = cube.month_rows(frame["as_of"])
     known = month + horizon_months <= len(cube.months) - 1
     out = np.full(len(frame), np.nan)
     m, c = month[known], col[known]

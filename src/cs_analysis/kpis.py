@@ -152,7 +152,7 @@ class KpiEngine:
             day = self.cube.months[row].end_time.normalize()
             frame = self.scorer.at(day, reasons=False)
             sig = self.scorer.signals.at(day)
-            cols = self.cube.accounts.get_indexer(frame["account_id"])
+            cols = self.cube.account_columns(frame["account_id"])
             n = len(self.cube.accounts)
             level = np.zeros(n, int)
             level[cols] = frame["level"].to_numpy()

@@ -75,12 +75,26 @@ class MrrCube:
         pad = np.zeros((1, len(self.accounts)))
         return {k: np.vstack([pad, v]) for k, v in moves.items()}
 
+    def month_rows(self, dates: pd.Series) -> np.ndarray:
+        """Month row of each date (negative before the data, ≥ len(months) after it)."""
+        return month_offsets(dates, self.months[0])
+
+    def account_columns(self, ids: pd.Series | pd.Index) -> np.ndarray:
+        """Account column of each id (−1 if unknown); each distinct id is looked up once."""
+        codes, uniques = pd.factorize(pd.Series(ids))
+        return self.accounts.get_indexer(uniques)[codes]
+
     def month_index(self, month: pd.Period) -> int:
         """Row of ``month``; a clear error when it lies outside the data."""
         first, last = self.months[0], self.months[-1]
         if not first <= month <= last:
             raise DataError(f"month {month} is outside the data ({first}..{last})")
         return (month - first).n
+
+
+def month_offsets(dates: pd.Series, first: pd.Period) -> np.ndarray:
+    """Whole months from ``first`` to each date's month."""
+    return ((dates.dt.year - first.year) * 12 + dates.dt.month - first.month).to_numpy()
 
 
 def sum_by_account(values: np.ndarray, columns: np.ndarray, n: int) -> np.ndarray:
@@ -102,7 +116,7 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index) -
     month = subscriptions["month"]
     first = month.min().to_period("M")
     last = month.max().to_period("M")
-    month_row = ((month.dt.year - first.year) * 12 + month.dt.month - first.month).to_numpy()
+    month_row = month_offsets(month, first)
     sub_codes, sub_ids = pd.factorize(subscriptions["account_id"])
     acc = accounts.get_indexer(sub_ids)[sub_codes]  # look up each distinct id once
     if (acc < 0).any():

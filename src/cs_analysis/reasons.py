@@ -27,10 +27,8 @@ def contact_reasons(engine: KpiEngine, period: str | Period, by: str = "all",
         return pd.DataFrame(columns=columns)
     cube = engine.cube
     i1, i2 = cube.month_index(p.first), cube.month_index(p.end)
-    rows = cube.accounts.get_indexer(tickets["account_id"])
-    first = cube.months[0]
-    month = ((tickets["opened_at"].dt.year - first.year) * 12 + tickets["opened_at"].dt.month
-             - first.month).to_numpy()
+    rows = cube.account_columns(tickets["account_id"])
+    month = cube.month_rows(tickets["opened_at"])
     inside = (month >= i1) & (month <= i2)
     churn_cum = np.cumsum(cube.movements["churn"] > 0, axis=0)
     last = len(cube.months) - 1

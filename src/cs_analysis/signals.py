@@ -28,11 +28,6 @@ from cs_analysis.timeline import EventIndex, day_numbers
 SEVERE = ("high", "critical")
 
 
-def _rows(accounts: pd.Index, ids: pd.Series) -> np.ndarray:
-    codes, uniques = pd.factorize(ids)
-    return accounts.get_indexer(uniques)[codes]
-
-
 def _mean(arrays: list[np.ndarray]) -> np.ndarray:
     """Element-wise mean ignoring NaN (NaN where all are NaN), without warnings."""
     stack = np.vstack(arrays)
@@ -60,10 +55,9 @@ class SignalBuilder:
         if usage is None:
             return None
         cube = self.cube
-        first = cube.months[0]
-        month = ((usage["month"].dt.year - first.year) * 12 + usage["month"].dt.month - first.month).to_numpy()
+        month = cube.month_rows(usage["month"])
         keep = (month >= 0) & (month < len(cube.months))
-        rows = _rows(cube.accounts, usage["account_id"])[keep]
+        rows = cube.account_columns(usage["account_id"])[keep]
         grids = {}
         for col in ("active_users", "features_used"):
             if col in usage.columns:
@@ -82,7 +76,7 @@ class SignalBuilder:
             keep &= mask
         sub = frame[keep]
         values = None if value_col is None else sub[value_col].to_numpy(dtype=float)
-        return EventIndex(_rows(self.cube.accounts, sub["account_id"]), day_numbers(sub[date_col]),
+        return EventIndex(self.cube.account_columns(sub["account_id"]), day_numbers(sub[date_col]),
                           len(self.cube.accounts), values)
 
     @cached_property
@@ -112,7 +106,7 @@ class SignalBuilder:
         sub = onboarding[onboarding["milestone"].isin(milestones)]
         reached = sub.groupby("account_id")["date"].agg(["max", "count"])
         reached = reached[reached["count"] == len(milestones)]
-        rows = self.cube.accounts.get_indexer(reached.index)
+        rows = self.cube.account_columns(reached.index)
         out[rows[rows >= 0]] = day_numbers(reached["max"])[rows >= 0]
         return out
 
