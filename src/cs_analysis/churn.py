@@ -89,6 +89,7 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
         "churn_rate": float(y.mean()),
         "numeric_features": numeric,
         "categorical_features": categorical,
+        "measure_dimensions": {m.name: d.name for d, m in settings.health.measures()},
         "settings": {"fiscal_year_start_month": settings.fiscal_year_start_month,
                      "enterprise_employees": settings.enterprise_employees,
                      "high_touch_licenses": settings.high_touch_licenses,
@@ -118,7 +119,7 @@ def predict(bundle: dict[str, Any], meta: dict[str, Any], frame: pd.DataFrame) -
         raise DataError(f"the model needs column(s) the data does not have: {', '.join(missing)}")
     probability = bundle["model"].predict_proba(frame[features])[:, 1]
     contrib = contributions(bundle["explainer"], bundle["explainer_means"], frame, features)
-    en, ja = top_drivers(contrib, features, dear=meta.get("kind") != "table")
+    en, ja = top_drivers(contrib, features, measure_dimensions=meta.get("measure_dimensions"))
     return pd.DataFrame({"churn_probability": probability, "risk_tier": risk_tiers(probability),
                          "top_drivers": en, "top_drivers_ja": ja}, index=frame.index)
 

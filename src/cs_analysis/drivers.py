@@ -54,11 +54,12 @@ FLAGS = {  # health flag → (DEAR dimension, English, Japanese)
 COMPOSITES = {"health_score", "health_level", *(f"health_{d}" for d in DIMENSION_LABELS)}
 
 
-def describe(feature: str) -> tuple[str, str]:
-    """(English, Japanese) phrase for a feature, prefixed by its DEAR dimension when known."""
+def describe(feature: str, measure_dimensions: dict[str, str]) -> tuple[str, str]:
+    """(English, Japanese) phrase for a feature, prefixed by its DEAR dimension when known
+    (``measure_dimensions``: the scorecard's dimension of each measure)."""
     if feature.startswith("band_") and feature[5:] in MEASURES:
         _, en, ja, _ = MEASURES[feature[5:]]
-        dim = _measure_dimension(feature[5:])
+        dim = measure_dimensions.get(feature[5:], "other")
     elif feature.startswith("health_flag_") and feature[12:] in FLAGS:
         dim, en, ja = FLAGS[feature[12:]]
     elif feature in FEATURES:
@@ -67,16 +68,6 @@ def describe(feature: str) -> tuple[str, str]:
         return feature, feature
     d_en, d_ja = DIMENSION_LABELS[dim]
     return f"{d_en}: {en}", f"{d_ja}: {ja}"
-
-
-def _measure_dimension(measure: str) -> str:
-    for dim, names in {"deployment": ("utilisation", "seat_trend"),
-                       "engagement": ("days_since_contact", "meetings_90d"),
-                       "adoption": ("feature_breadth", "usage_trend"),
-                       "roi": ("roi_measured_365d",)}.items():
-        if measure in names:
-            return dim
-    return "other"
 
 
 def transformed_means(explainer: Pipeline, frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
@@ -105,9 +96,10 @@ def _source(name: str, features: Sequence[str]) -> int:
 
 
 def top_drivers(contrib: np.ndarray, features: Sequence[str], k: int = 3,
-                dear: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                measure_dimensions: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the ``k`` features pushing churn risk up the most, as "; "-joined phrases
-    (English, Japanese; grouped by DEAR dimension when ``dear``, else the column names);
+    (English, Japanese; grouped by DEAR dimension when the scorecard's ``measure_dimensions``
+    are given, else the column names);
     features pushing it down are never listed."""
     k = min(k, contrib.shape[1])
     contrib = np.where([f in COMPOSITES for f in features], -np.inf, contrib)
@@ -115,7 +107,7 @@ def top_drivers(contrib: np.ndarray, features: Sequence[str], k: int = 3,
     vals = np.take_along_axis(contrib, top, axis=1)
     order = np.argsort(-vals, axis=1)
     top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
-    phrases = [describe(f) if dear else (f, f) for f in features]
+    phrases = [describe(f, measure_dimensions) if measure_dimensions is not None else (f, f) for f in features]
     out = []
     for lang in (0, 1):
         words = np.array([p[lang] for p in phrases] + [""], dtype=object)
