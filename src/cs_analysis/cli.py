@@ -190,7 +190,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from cs_analysis.report import run_report
 
     result = run_report(args.period, args.data, args.out, args.lang, args.segments,
-                        str(args.config) if args.config else None, args.force, args.timeout)
+                        str(args.config) if args.config else None, args.force, args.timeout, jobs=args.jobs)
     print(f"report in {result.folder}: {len(result.notebooks)} notebooks, {len(result.failed)} failed")
     for entry in result.failed:
         where = f"cell {entry['cell']}" if entry.get("cell") else "execution"
@@ -313,6 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default reports)")
     p.add_argument("--force", action="store_true", help="replace an existing report for the period")
     p.add_argument("--timeout", type=_positive, default=1800, help="per-cell execution timeout, seconds")
+    p.add_argument("--jobs", type=_positive, default=None,
+                   help="notebooks run at once, each in its own process (default: CPUs, at most 4)")
     _common(p)
     p.set_defaults(func=_cmd_report)
     return parser

@@ -3,7 +3,8 @@
 ``save_model`` writes ``PATH`` (skops) and ``PATH.json`` (features, training window, horizon,
 metrics, data fingerprint, package versions and the model file's SHA-256). ``load_model``
 refuses, with a clear message, a missing or tampered file, another format or scikit-learn
-version, and any type in the file that is not on the project's allow-list.
+version, and any type in the file that is not on the project's allow-list. skops (and with it
+scikit-learn) is imported only when a model file is written or read, not for its metadata.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import json
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
-
-import skops.io as sio
 
 from cs_analysis.errors import CsAnalysisError
 from cs_analysis.io import atomic_path
@@ -63,6 +62,8 @@ def metadata_path(path: str | Path) -> Path:
 
 def save_model(bundle: dict[str, Any], meta: dict[str, Any], path: str | Path) -> Path:
     """Write the model bundle (skops) and its metadata JSON, each atomically; returns the JSON."""
+    import skops.io as sio
+
     path = Path(path)
     with atomic_path(path) as tmp:
         sio.dump(bundle, tmp)
@@ -74,8 +75,8 @@ def save_model(bundle: dict[str, Any], meta: dict[str, Any], path: str | Path) -
     return target
 
 
-def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model bundle and its metadata, after every check (see module docs)."""
+def load_metadata(path: str | Path) -> dict[str, Any]:
+    """The metadata of the model file ``path`` (format checked), without loading the model."""
     path = Path(path)
     meta_file = metadata_path(path)
     if not path.is_file():
@@ -88,6 +89,15 @@ def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
         raise ModelError(f"{meta_file}: not valid metadata JSON ({exc})") from None
     if meta.get("format") != FORMAT:
         raise ModelError(f"{path}: model format {meta.get('format')!r}; this version reads format {FORMAT}")
+    return meta
+
+
+def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The model bundle and its metadata, after every check (see module docs)."""
+    import skops.io as sio
+
+    path = Path(path)
+    meta = load_metadata(path)
     if _sha256(path) != meta.get("model_sha256"):
         raise ModelError(f"{path}: the file does not match its metadata checksum: tampered or corrupted")
     trained = str(meta.get("versions", {}).get("scikit-learn", ""))

@@ -1,19 +1,16 @@
 """Matplotlib figures for the reports, one function per chart; Japanese text renders (IPAexGothic
-from matplotlib-fontja). Each function returns a Figure and never shows or saves it."""
+from matplotlib-fontja). Each function returns a Figure and never shows or saves it. Figures are
+made with matplotlib's object API, not pyplot: no global figure list, no backend to choose."""
 
 from __future__ import annotations
 
 import matplotlib
+import matplotlib_fontja  # noqa: F401  (registers the Japanese font)
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # headless: reports are written to files
-
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib_fontja  # noqa: E402,F401  (registers the Japanese font)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-plt.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False,
+matplotlib.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False,
                      "font.family": "IPAexGothic"})
 LEVEL_COLORS = {4: "#2e7d32", 3: "#8bc34a", 2: "#ffb300", 1: "#d32f2f"}
 
@@ -21,7 +18,8 @@ LEVEL_COLORS = {4: "#2e7d32", 3: "#8bc34a", 2: "#ffb300", 1: "#d32f2f"}
 def mrr_waterfall(steps: list[tuple[str, float]], title: str) -> Figure:
     """Bridge from MRR at start to MRR at end: first and last steps are totals, the rest
     signed movements (positive up, negative down)."""
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     running = 0.0
     for i, (label, value) in enumerate(steps):
         total = i in (0, len(steps) - 1)
@@ -38,7 +36,8 @@ def mrr_waterfall(steps: list[tuple[str, float]], title: str) -> Figure:
 
 def trend_lines(trend: pd.DataFrame, kpis: dict[str, str], title: str, percent: bool = True) -> Figure:
     """Monthly lines of some KPIs (``kpis``: name → legend label) from a tidy trend frame."""
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     for kpi, label in kpis.items():
         rows = trend[(trend["kpi"] == kpi) & (trend["segment_by"] == "all")]
         ax.plot(rows["month"], pd.to_numeric(rows["value"], errors="coerce"), marker="o", ms=3, label=label)
@@ -53,7 +52,8 @@ def trend_lines(trend: pd.DataFrame, kpis: dict[str, str], title: str, percent: 
 
 def level_mix(counts: pd.DataFrame, labels: dict[int, str], title: str) -> Figure:
     """Stacked horizontal bars: accounts per health level (columns 4..1) for each row."""
-    fig, ax = plt.subplots(figsize=(8, 0.6 * len(counts) + 1.5))
+    fig = Figure(figsize=(8, 0.6 * len(counts) + 1.5))
+    ax = fig.subplots()
     left = np.zeros(len(counts))
     for level in (4, 3, 2, 1):
         values = counts.get(level, pd.Series(0, index=counts.index)).to_numpy(dtype=float)
@@ -67,7 +67,8 @@ def level_mix(counts: pd.DataFrame, labels: dict[int, str], title: str) -> Figur
 
 def churn_by_level(by_level: pd.DataFrame, labels: dict[int, str], title: str) -> Figure:
     """Churn rate in the following months by health level (the score's back-test)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     ax.bar([labels[x] for x in by_level["level"]], by_level["churn_rate"],
            color=[LEVEL_COLORS[x] for x in by_level["level"]])
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.1f}%"))
@@ -78,7 +79,8 @@ def churn_by_level(by_level: pd.DataFrame, labels: dict[int, str], title: str) -
 
 def calibration(table: pd.DataFrame, title: str) -> Figure:
     """Observed churn against predicted probability (the diagonal is perfect calibration)."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
     top = float(max(table["predicted"].max(), table["observed"].max())) * 1.05
     ax.plot([0, top], [0, top], color="#9e9e9e", lw=1)
     ax.plot(table["predicted"], table["observed"], marker="o")
@@ -92,7 +94,8 @@ def calibration(table: pd.DataFrame, title: str) -> Figure:
 def bars(values: pd.Series, title: str, money: bool = True) -> Figure:
     """Horizontal bars of a labelled series, largest on top."""
     values = values.sort_values()
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(values) + 1.2))
+    fig = Figure(figsize=(7, 0.35 * len(values) + 1.2))
+    ax = fig.subplots()
     ax.barh(values.index.astype(str), values.to_numpy(dtype=float), color="#1565c0")
     if money:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"¥{v / 1e6:,.1f}M"))

@@ -1,32 +1,43 @@
 """What the report notebooks call: one context per run that loads the data once, computes KPIs,
 health and the model for the period, formats them in Japanese or English, and saves every
 table (tables/*.csv) and figure (figures/*.png) it shows. Notebooks hold no logic of their own.
+
+In a report run, the churn model and the at-risk list, which several notebooks share, are
+computed once by ``prepare``, and the monthly trend by the first notebook that needs it; later
+notebooks read them back from ``<out>/model/`` and ``<out>/cache/``; scikit-learn and
+skops are imported only by the methods that train or apply a model, so a notebook's kernel
+starts in about half the time.
 """
 
 from __future__ import annotations
 
+import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from IPython.display import Image
 from matplotlib.figure import Figure
 
 from cs_analysis import plots
-from cs_analysis.churn import at_risk_accounts, read_truth, train_model
 from cs_analysis.config import Settings, load_settings
 from cs_analysis.dataset import Dataset, load_dataset
 from cs_analysis.formatting import format_value, kpi_label, kpi_table
 from cs_analysis.health import HealthScorer
-from cs_analysis.health_review import Backtest, backtest, engagement_gaps, onboarding_summary, transition_matrix
-from cs_analysis.io import write_frame
-from cs_analysis.kpis import KPIS, KpiEngine, kpi_changes, monthly_trend
+from cs_analysis.io import atomic_path, write_frame
+from cs_analysis.kpis import HEALTH_KPIS, KPIS, KpiEngine, kpi_changes, monthly_trend
 from cs_analysis.periods import Period, latest_fiscal_quarter
-from cs_analysis.persistence import load_model, save_model
+from cs_analysis.persistence import load_metadata
 from cs_analysis.scorecard import LEVELS
 from cs_analysis.segments import reference_month
+
+if TYPE_CHECKING:
+    from cs_analysis.health_review import Backtest
 
 TEXT = {  # key: (English, Japanese)
     "kpi_overview": ("KPI overview", "KPI概要"),
@@ -109,19 +120,41 @@ class ReportContext:
         return f"{self.t(key)} — {self.period.label} ({self.period.first}..{self.period.last})"
 
     # ---- outputs ---------------------------------------------------------------------------
+    def _cached(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """``compute()``, read back from <out>/cache/<name>.parquet when a run has saved it."""
+        if not self.out:
+            return compute()
+        path = Path(self.out) / "cache" / f"{name}.parquet"
+        if path.is_file():
+            return pd.read_parquet(path)
+        frame = compute()
+        write_frame(frame, path)
+        return frame
+
+    def prepare(self) -> None:
+        """Compute and cache what several notebooks of a report run share (see module docs)."""
+        if not self.out:
+            raise ValueError("prepare() needs the report folder (out)")
+        self.at_risk
+
     def table(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
         """Save ``frame`` as tables/<name>.csv (when writing a report) and return it."""
         if self.out:
             write_frame(frame, Path(self.out) / "tables" / f"{name}.csv")
         return frame
 
-    def figure(self, fig: Figure, name: str) -> Figure:
-        """Save ``fig`` as figures/<name>.png (when writing a report) and return it."""
+    def figure(self, fig: Figure, name: str) -> Image:
+        """``fig`` as a PNG image (rendered once: what the notebook shows is what is saved as
+        figures/<name>.png when writing a report)."""
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+        png = buffer.getvalue()
         if self.out:
             path = Path(self.out) / "figures" / f"{name}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(path, dpi=110, metadata={"Software": None})
-        return fig
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(png)
+        return Image(data=png, format="png")
 
     # ---- KPIs ------------------------------------------------------------------------------
     def kpis(self, by: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -133,8 +166,8 @@ class ReportContext:
 
     @cached_property
     def trend(self) -> pd.DataFrame:
-        return monthly_trend(self.engine, kpis=["customer_churn_rate", "revenue_churn_rate", "nrr", "grr",
-                                                "mrr_end", "nps", "active_accounts_end"])
+        kpis = ["customer_churn_rate", "revenue_churn_rate", "nrr", "grr", "mrr_end", "nps", "active_accounts_end"]
+        return self._cached("trend", lambda: monthly_trend(self.engine, kpis=kpis))
 
     def fmt(self, kpi: str, value: object) -> str:
         return format_value(value, KPIS[kpi][0], self.settings.currency)
@@ -155,8 +188,6 @@ class ReportContext:
 
     def health_kpis(self) -> pd.DataFrame:
         """The health KPIs of the period (levels, caution/action start vs end, targets, onboarding)."""
-        from cs_analysis.kpis import HEALTH_KPIS
-
         tidy = self.kpis()
         return self.kpi_view(tidy[tidy["kpi"].isin(HEALTH_KPIS)])
 
@@ -180,7 +211,7 @@ class ReportContext:
             })
         return pd.DataFrame(rows)
 
-    def waterfall(self) -> Figure:
+    def waterfall(self) -> Image:
         k = self.kpis().set_index("kpi")["value"]
         steps = [(self.t("start"), k["mrr_start"]), (self.t("new"), k["new_mrr"]),
                  (self.t("expansion"), k["expansion_mrr"]), (self.t("reactivation"), k["reactivation_mrr"]),
@@ -188,11 +219,11 @@ class ReportContext:
                  (self.t("end"), k["mrr_end"])]
         return self.figure(plots.mrr_waterfall(steps, self.title("waterfall")), "mrr_waterfall")
 
-    def churn_trend(self) -> Figure:
+    def churn_trend(self) -> Image:
         kpis = {k: kpi_label(k, self.lang) for k in ("customer_churn_rate", "revenue_churn_rate")}
         return self.figure(plots.trend_lines(self.trend, kpis, self.t("churn_trend")), "churn_trend")
 
-    def retention_trend(self) -> Figure:
+    def retention_trend(self) -> Image:
         kpis = {k: kpi_label(k, self.lang) for k in ("nrr", "grr")}
         return self.figure(plots.trend_lines(self.trend, kpis, self.t("retention_trend")), "retention_trend")
 
@@ -209,7 +240,7 @@ class ReportContext:
         table = bt.by_level.assign(auc=bt.auc)
         return self.table(table, "health_backtest")
 
-    def health_mix(self, by: str = "size") -> Figure:
+    def health_mix(self, by: str = "size") -> Image:
         frame = self.health_end.merge(self._segments(by), on="account_id", how="left")
         counts = pd.crosstab(frame[by], frame["level"])
         return self.figure(plots.level_mix(counts, self.level_labels(), f"{self.t('level_mix')} ({by})"),
@@ -222,29 +253,44 @@ class ReportContext:
         return pd.DataFrame({"account_id": self.engine.cube.accounts, by: labels})
 
     def transitions(self) -> pd.DataFrame:
+        from cs_analysis.health_review import transition_matrix
+
         return self.table(transition_matrix(self.scorer, self.start_day, self.end_day).reset_index(),
                           "health_transitions")
 
     @cached_property
     def health_backtest(self) -> Backtest:
+        from cs_analysis.health_review import backtest
+
         return backtest(self.scorer, horizon_months=3)
 
-    def backtest_chart(self) -> Figure:
+    def backtest_chart(self) -> Image:
         return self.figure(plots.churn_by_level(self.health_backtest.by_level, self.level_labels(),
                                                 self.t("backtest")), "health_backtest")
 
     def no_contact(self) -> pd.DataFrame:
+        from cs_analysis.health_review import engagement_gaps
+
         return self.table(engagement_gaps(self.scorer, self.end_day), "no_contact_accounts")
 
     def onboarding(self) -> pd.DataFrame:
+        from cs_analysis.health_review import onboarding_summary
+
         return pd.DataFrame([onboarding_summary(self.scorer, self.end_day)])
 
     # ---- model -----------------------------------------------------------------------------
+    @property
+    def _model_path(self) -> Path | None:
+        return Path(self.out) / "model" / "churn.skops" if self.out else None
+
     @cached_property
     def model(self) -> tuple[dict, dict]:
         """The churn model trained at the period's end (bundle, metadata). In a report run the
-        first notebook that needs it saves it as model/churn.skops and the others load it."""
-        path = Path(self.out) / "model" / "churn.skops" if self.out else None
+        first call saves it as model/churn.skops and later ones load it."""
+        from cs_analysis.churn import read_truth, train_model
+        from cs_analysis.persistence import load_model, save_model
+
+        path = self._model_path
         if path is not None and path.is_file():
             return load_model(path)
         trained = train_model(self.dataset, self.settings, self.end_day, 3,
@@ -253,21 +299,30 @@ class ReportContext:
             save_model(trained.bundle, trained.meta, path)
         return trained.bundle, trained.meta
 
+    @cached_property
+    def model_meta(self) -> dict:
+        """The churn model's metadata (backtest, calibration), read without loading the model when saved."""
+        path = self._model_path
+        return load_metadata(path) if path is not None and path.is_file() else self.model[1]
+
     def model_backtest(self) -> pd.DataFrame:
-        return self.table(pd.DataFrame(self.model[1]["backtest_overall"]), "model_backtest")
+        return self.table(pd.DataFrame(self.model_meta["backtest_overall"]), "model_backtest")
 
     def model_folds(self) -> pd.DataFrame:
-        return self.table(pd.DataFrame(self.model[1]["backtest_folds"]), "model_backtest_folds")
+        return self.table(pd.DataFrame(self.model_meta["backtest_folds"]), "model_backtest_folds")
 
-    def calibration_chart(self) -> Figure:
-        table = pd.DataFrame(self.model[1]["calibration"])
+    def calibration_chart(self) -> Image:
+        table = pd.DataFrame(self.model_meta["calibration"])
         return self.figure(plots.calibration(table, self.t("calibration")), "model_calibration")
 
     @cached_property
     def at_risk(self) -> pd.DataFrame:
-        bundle, meta = self.model
-        return self.table(at_risk_accounts(bundle, meta, self.dataset, self.settings, self.end_day),
-                          "at_risk_accounts")
+        def compute() -> pd.DataFrame:
+            from cs_analysis.churn import at_risk_accounts
+
+            return at_risk_accounts(*self.model, self.dataset, self.settings, self.end_day)
+
+        return self.table(self._cached("at_risk", compute), "at_risk_accounts")
 
     def top_risks(self, n: int = 10, by: str | None = None, segment: str | None = None) -> pd.DataFrame:
         """The ``n`` accounts with the most ARR at risk (optionally of one segment), for reading."""
@@ -298,7 +353,7 @@ class ReportContext:
         high = self.at_risk[self.at_risk["risk_tier"] == "high"][column]
         return high.str.split("; ").explode().value_counts().head(10)
 
-    def at_risk_by_owner(self) -> Figure:
+    def at_risk_by_owner(self) -> Image:
         by_owner = self.at_risk.groupby(self.at_risk["csm_owner"].fillna("(none)"))["arr_at_risk"].sum()
         return self.figure(plots.bars(by_owner.nlargest(15), self.t("arr_at_risk_owner")), "arr_at_risk_by_owner")
 
@@ -339,8 +394,8 @@ def _delta(value: object, unit: str, currency: str) -> str:
         return "—"
     x = float(value)  # type: ignore[arg-type]
     if unit == "points":
-        return f"{x:+.1f}pt"
+        return f"{x:+.1f}pt".replace("-", "−")
     if unit == "score":
-        return f"{x:+.1f}"
+        return f"{x:+.1f}".replace("-", "−")
     text = format_value(abs(x), unit, currency)
     return ("+" if x >= 0 else "−") + text
