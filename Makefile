@@ -14,6 +14,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The Spark engine (PySpark; needs Java 17+), so that the Spark parity tests run.
+$(VENV)/.spark: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $@
+
 # The demo company is generated once; delete data/demo (make clean-demo) to regenerate it.
 $(DEMO)/.complete: | $(VENV)/.installed
 	$(BIN)/cs-analysis demo-data --out $(DEMO)
@@ -33,7 +38,7 @@ lab: setup demo
 	$(BIN)/jupyter lab notebooks/
 
 # pytest exits 5 when it collects no tests: say so loudly rather than fail obscurely.
-test: setup
+test: setup $(VENV)/.spark
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 

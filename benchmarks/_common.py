@@ -16,12 +16,14 @@ from cs_analysis.demo import DemoSpec, write_demo
 RESULTS = Path(__file__).parent / "results"
 
 
-def demo(accounts: int, months: int = 36, seed: int = 42) -> Path:
-    """A demo company as Parquet under benchmarks/results/ (generated once, reused)."""
-    out = RESULTS / f"demo_{accounts}x{months}_s{seed}"
+def demo(accounts: int, months: int = 36, seed: int = 42, events: bool = False) -> Path:
+    """A demo company as Parquet under benchmarks/results/ (generated once, reused); with
+    ``events``, its raw product events too (in <folder>/events/)."""
+    out = RESULTS / f"demo_{accounts}x{months}_s{seed}{'_events' if events else ''}"
     marker = out / ".complete"
     if not marker.exists():
-        write_demo(out, DemoSpec(accounts=accounts, months=months, end="2026-09", seed=seed), fmt="parquet")
+        write_demo(out, DemoSpec(accounts=accounts, months=months, end="2026-09", seed=seed), fmt="parquet",
+                   events=events)
         marker.touch()
     return out
 

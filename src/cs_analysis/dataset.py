@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cs_analysis.io import read_raw_tables
+from cs_analysis.io import EVENTS_FOLDER, read_raw_tables
 from cs_analysis.validation import validate_tables
 
 
@@ -67,7 +67,9 @@ class Dataset:
 def load_dataset(path: str | Path) -> Dataset:
     """Load and validate the dataset at ``path`` (folder of CSV/Parquet, or a DuckDB file).
 
-    CSV files may be UTF-8, UTF-8 with BOM or CP932 (Excel's Shift-JIS). Raises
+    CSV files may be UTF-8, UTF-8 with BOM or CP932 (Excel's Shift-JIS). A folder without a usage
+    table but with raw product events in ``events/`` (Parquet) gets its usage table from them
+    (:mod:`cs_analysis.events`). Raises
     :class:`~cs_analysis.validation.ValidationError` listing every problem when the data breaks
     the contract, :class:`~cs_analysis.errors.DataError` when it cannot be read.
 
@@ -77,4 +79,8 @@ def load_dataset(path: str | Path) -> Dataset:
     """
     raw, notes = read_raw_tables(path)
     typed = validate_tables(raw, str(path))
+    if "usage" in raw and raw["usage"].source.startswith(EVENTS_FOLDER):
+        from cs_analysis.events import complete_usage
+
+        typed["usage"] = complete_usage(typed["usage"], typed["subscriptions"])
     return Dataset(**typed, source=str(path), notes=notes)

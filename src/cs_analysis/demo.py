@@ -229,12 +229,14 @@ class _Simulation:
             util = active_users / s
             features = rng.binomial(N_FEATURES, _sigmoid(-0.3 + 0.8 * self.quality[idx] + 0.6 * onboarded
                                                          + rng.normal(0, 0.4, k)))
+            logins = rng.poisson(active_users * 18.0)
+            calls = rng.poisson(active_users * 110.0 * (0.5 + util))
+            # consistent with raw events: every active user has an event, every feature used a call
+            calls = np.maximum(calls, active_users - logins)
+            features = np.where(calls > 0, np.clip(features, 1, np.maximum(calls, 1)), 0)
             self.rows["usage"].append({
                 "account_id": idx, "month": np.full(k, month),
-                "active_users": active_users,
-                "logins": rng.poisson(active_users * 18.0),
-                "features_used": features,
-                "calls": rng.poisson(active_users * 110.0 * (0.5 + util)),
+                "active_users": active_users, "logins": logins, "features_used": features, "calls": calls,
             })
             tier = np.where(s >= 10, "high", np.where(s >= 5, "low", "tech"))
             last_contact[idx] = self._touchpoints(idx, tier, m_start, days_in, last_contact[idx])
@@ -425,12 +427,19 @@ def generate_demo(spec: DemoSpec) -> dict[str, pd.DataFrame]:
     return sim.tables()
 
 
-def write_demo(out: str | Path, spec: DemoSpec, fmt: str = "csv") -> dict[str, int]:
-    """Write the demo dataset to ``out`` (``fmt``: csv or parquet); returns rows per table."""
+def write_demo(out: str | Path, spec: DemoSpec, fmt: str = "csv", events: bool = False) -> dict[str, int]:
+    """Write the demo dataset to ``out`` (``fmt``: csv or parquet); returns rows per table. With
+    ``events``, also the raw product events behind the usage table, as Parquet partitioned by
+    month in ``out/events/`` (see :mod:`cs_analysis.demo_events`)."""
+    from cs_analysis.demo_events import write_events
+
     out = Path(out)
     tables = generate_demo(spec)
     hazard = tables.pop("hazard")
     for name, frame in tables.items():
         write_frame(frame, out / f"{name}.{fmt}")
     write_frame(hazard, out / "_truth" / "hazard.csv")
-    return {name: len(frame) for name, frame in tables.items()}
+    counts = {name: len(frame) for name, frame in tables.items()}
+    if events:
+        counts["events"] = write_events(tables["usage"], out / "events", spec.seed)
+    return counts

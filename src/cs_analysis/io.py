@@ -71,6 +71,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
         raise DataError(f"{path.name}: cannot read Parquet: {exc}") from None
 
 
+EVENTS_FOLDER = "events"  # raw product events, used in place of a missing usage table
+
+
 def _folder_sources(folder: Path) -> tuple[dict[str, Path], list[str]]:
     found: dict[str, Path] = {}
     ignored: list[str] = []
@@ -113,7 +116,15 @@ def read_raw_tables(path: str | Path) -> tuple[dict[str, RawTable], list[str]]:
             tables[name] = RawTable(name, read_csv_any_encoding(src), src.name, 2)
         else:
             tables[name] = RawTable(name, _read_parquet(src), src.name, 1)
-    notes = [f"ignored {n}: not a table of the data contract" for n in ignored]
+    notes = [f"ignored {n}: not a table of the data contract" for n in ignored if n != EVENTS_FOLDER]
+    if EVENTS_FOLDER in ignored:
+        if "usage" in tables:
+            notes.append(f"{EVENTS_FOLDER}/ not used: the usage table is given")
+        else:
+            from cs_analysis.events import usage_from_events
+
+            tables["usage"] = RawTable("usage", usage_from_events(p / EVENTS_FOLDER), f"{EVENTS_FOLDER}/ (usage)", 1)
+            notes.append(f"usage computed from the raw events in {EVENTS_FOLDER}/")
     return tables, notes
 
 
