@@ -231,9 +231,6 @@ class _Simulation:
                                                          + rng.normal(0, 0.4, k)))
             logins = rng.poisson(active_users * 18.0)
             calls = rng.poisson(active_users * 110.0 * (0.5 + util))
-            # consistent with raw events: every active user has an event, every feature used a call
-            calls = np.maximum(calls, active_users - logins)
-            features = np.where(calls > 0, np.clip(features, 1, np.maximum(calls, 1)), 0)
             self.rows["usage"].append({
                 "account_id": idx, "month": np.full(k, month),
                 "active_users": active_users, "logins": logins, "features_used": features, "calls": calls,
