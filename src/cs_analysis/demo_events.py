@@ -3,8 +3,9 @@
 For every usage row (account, month, active_users U, logins L, calls C, features_used F) the
 account has L ``login`` events and C feature events in that month, spread over its U users
 (every user has at least one event) and over F distinct features (every one used at least
-once), at uniformly random times. ``cs_analysis.events.monthly_usage`` of these events gives the
-usage table back exactly for every account-month with active users. Written month by month as Parquet
+once, when there are at least as many calls), at uniformly random times.
+``cs_analysis.events.monthly_usage`` of these events gives back the users, logins and calls of
+every account-month with active users. Written month by month as Parquet
 (``events/month=YYYY-MM/part-0.parquet``), so memory stays bounded at 10⁸+ events.
 """
 
