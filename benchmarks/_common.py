@@ -28,8 +28,9 @@ def demo(accounts: int, months: int = 36, seed: int = 42, events: bool = False) 
     return out
 
 
-def demo_from_args(description: str, accounts: int = 100_000):
-    """Parse --accounts/--months, load that demo company (generated once) and its settings."""
+def demo_from_args(description: str, accounts: int = 100_000, repeat: int = 7):
+    """Parse --accounts/--months/--repeat, load that demo company (generated once); returns the
+    dataset, its settings and the number of timed runs asked for."""
     import argparse
 
     from cs_analysis import load_dataset, load_settings
@@ -37,21 +38,24 @@ def demo_from_args(description: str, accounts: int = 100_000):
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--accounts", type=int, default=accounts)
     parser.add_argument("--months", type=int, default=36)
+    parser.add_argument("--repeat", type=int, default=repeat, help="timed runs (best and median reported)")
     args = parser.parse_args()
     ds = load_dataset(demo(args.accounts, args.months))
     print(f"machine: {machine()}; data: {args.accounts:,} accounts x {args.months} months, "
           f"{len(ds.subscriptions):,} subscription rows")
-    return ds, load_settings()
+    return ds, load_settings(), args.repeat
 
 
-def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
-    """Best wall time of ``repeat`` runs, and the last result."""
-    best, result = float("inf"), None
+def interleaved(fns: list[Callable[[], Any]], repeat: int) -> list[tuple[list[float], Any]]:
+    """Run ``fns`` in turn, ``repeat`` rounds: each one's wall times and last result."""
+    times: list[list[float]] = [[] for _ in fns]
+    results: list[Any] = [None] * len(fns)
     for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            results[i] = fn()
+            times[i].append(time.perf_counter() - start)
+    return list(zip(times, results, strict=True))
 
 
 def traced_peak(fn: Callable[[], Any]) -> float:

@@ -13,7 +13,7 @@ from cs_analysis.health import HealthScorer, month_ends
 
 
 def main() -> None:
-    ds, settings = demo_from_args(__doc__)
+    ds, settings, _ = demo_from_args(__doc__)
 
     def run():
         scorer = HealthScorer(ds, settings)

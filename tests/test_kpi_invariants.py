@@ -80,7 +80,8 @@ def test_quarters_sum_their_months(engine, monthly):
 
 
 def test_group_sums_paths_agree(monkeypatch):
-    """Few segments use a one-hot matrix product, many a bincount: same sums."""
+    """Few segments share a one-hot matrix product, many use a bincount: same sums, alone or
+    beside other segmentations (static or per period)."""
     import cs_analysis.kpis as kpis
 
     rng = np.random.default_rng(1)
@@ -91,7 +92,12 @@ def test_group_sums_paths_agree(monkeypatch):
             c = codes if codes.ndim == 1 else codes[p]
             for seg in range(7):
                 expected[p, :, seg] = x[p][:, c == seg].sum(axis=1)
-        np.testing.assert_array_equal(kpis._group_sums(x, codes, 7), expected)
-        monkeypatch.setattr(kpis, "ONE_HOT_MAX", 2)
-        np.testing.assert_array_equal(kpis._group_sums(x, codes, 7), expected)
-        monkeypatch.undo()
+        others = [(np.zeros(500, int), 1), (rng.integers(0, 3, (3, 500)), 3)]
+        for max_segments in (64, 2):
+            monkeypatch.setattr(kpis, "ONE_HOT_MAX", max_segments)
+            np.testing.assert_array_equal(kpis._group_sums([x], [(codes, 7)])[0][0], expected)
+            sums32, sums = kpis._group_sums([x.astype(np.float32), x], [others[0], (codes, 7), others[1]])
+            np.testing.assert_array_equal(sums32[1], expected)
+            np.testing.assert_array_equal(sums[1], expected)
+            np.testing.assert_array_equal(sums[0][:, :, 0], x.sum(axis=2))
+            assert [s.shape for s in sums] == [(3, 4, 1), (3, 4, 7), (3, 4, 3)]

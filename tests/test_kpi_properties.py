@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cs_analysis.config import Settings
 from cs_analysis.kpis import KpiEngine
-from cs_analysis.ledger import build_cube, mrr_ledger
+from cs_analysis.ledger import accumulate, build_cube, mrr_ledger
 from cs_analysis.periods import Period
 from conftest import dataset_from
 
@@ -81,3 +82,20 @@ def test_kpi_invariants_on_random_periods(history, first, length):
         for k in ("mrr_start", "mrr_end", "churned_mrr", "new_accounts", "churned_accounts", "upsell_mrr",
                   "cross_sell_mrr", "lost_revenue"):
             assert abs(part[k] - total[k]) < 1e-9, (seg_by, k)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.lists(st.integers(-5, 5), min_size=3, max_size=3), min_size=0, max_size=7),
+    ufunc=st.sampled_from([np.add, np.maximum, np.minimum, np.logical_or]),
+    reverse=st.booleans(),
+)
+def test_accumulate_matches_numpy(values, ufunc, reverse):
+    """The row-at-a-time accumulate of the cube equals numpy's own, forwards and backwards."""
+    x = np.array(values, dtype=np.int64).reshape(len(values), 3)
+    if ufunc is np.logical_or:
+        x = x > 0
+    expected = ufunc.accumulate(x[::-1] if reverse else x, axis=0)
+    expected = expected[::-1] if reverse else expected
+    np.testing.assert_array_equal(accumulate(ufunc, x, reverse=reverse), expected)
+    assert accumulate(np.add, x, dtype=np.int32).dtype == np.int32

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from cs_analysis.dataset import Dataset
-from cs_analysis.ledger import MrrCube
+from cs_analysis.ledger import MrrCube, accumulate
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ def _cumulative(cube: MrrCube, rows: np.ndarray, months: np.ndarray) -> np.ndarr
     keep = months < t
     flat = np.maximum(months[keep], 0) * n + rows[keep]
     counts = np.bincount(flat, minlength=n * t).reshape(t, n)
-    return np.cumsum(counts, axis=0, dtype=np.int32)
+    return accumulate(np.add, counts, dtype=np.int32)
 
 
 def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:
@@ -76,9 +75,12 @@ def _latest_score(cube: MrrCube, rows: np.ndarray, months: np.ndarray, dates: np
     """(months × accounts) latest score dated up to each month's end, carried forward."""
     n, t = len(cube.accounts), len(cube.months)
     keep = months < t
-    order = np.lexsort((dates[keep], months[keep], rows[keep]))
-    r, m, s = rows[keep][order], months[keep][order], score[keep][order].astype(float)
-    last = np.r_[(r[1:] != r[:-1]) | (m[1:] != m[:-1]), True]  # the latest answer of each cell
+    cell = months[keep].astype(np.int64) * n + rows[keep]
+    order = np.lexsort((dates[keep], cell))
+    cell, s = cell[order], score[keep][order].astype(float)
+    last = np.r_[cell[1:] != cell[:-1], True]  # the latest answer of each cell
     grid = np.full((t, n), np.nan)
-    grid[m[last], r[last]] = s[last]
-    return pd.DataFrame(grid).ffill(axis=0).to_numpy()
+    grid.ravel()[cell[last]] = s[last]
+    for month in range(1, t):  # carry each account's latest score forward, a month at a time
+        np.copyto(grid[month], grid[month - 1], where=np.isnan(grid[month]))
+    return grid

@@ -17,7 +17,7 @@ def churn_within(scorer: HealthScorer, frame: pd.DataFrame, horizon_months: int)
     """For health rows (account_id, as_of at a month end): did the account churn in the
     ``horizon_months`` months after? NaN where those months are not all in the data yet."""
     cube = scorer.signals.cube
-    churn = np.cumsum(cube.movements["churn"] > 0, axis=0)
+    churn = cube.churn_count
     col = cube.account_columns(frame["account_id"])
     month = cube.month_rows(frame["as_of"])
     known = month + horizon_months <= len(cube.months) - 1

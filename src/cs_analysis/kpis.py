@@ -8,19 +8,22 @@ decisions: docs/kpis.md.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from cs_analysis.activity import ActivityCube, build_activity
 from cs_analysis.config import Settings
 from cs_analysis.dataset import Dataset
 from cs_analysis.errors import DataError
 from cs_analysis.health import HealthScorer
-from cs_analysis.ledger import MOVEMENTS, MrrCube, build_cube, sum_by_account
+from cs_analysis.ledger import MOVEMENTS, MrrCube, accumulate, build_cube, sum_by_account
 from cs_analysis.periods import Period, months_to_fiscal_year_end, parse_period
 from cs_analysis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
 from cs_analysis.segments import Segmenter, reference_month
@@ -102,18 +105,35 @@ CHUNK_CELLS = 300_000  # periods × accounts computed at once (bounds memory)
 ONE_HOT_MAX = 64  # up to this many segments, group sums are matrix products (BLAS)
 
 
-def _group_sums(x: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
-    """Sums of ``x`` (periods × quantities × accounts) per segment → periods × quantities × k.
+def _group_sums(xs: Sequence[np.ndarray], segmentations: Sequence[tuple[np.ndarray, int]]) -> list[list[np.ndarray]]:
+    """Sums of each ``x`` of ``xs`` (periods × quantities × accounts) per segment of each
+    segmentation: ``out[x][segmentation]`` is periods × quantities × k.
 
-    ``codes``: segment of each account (static) or of each period and account."""
-    n_p, n_q, n = x.shape
-    if k <= ONE_HOT_MAX:
-        onehot = np.zeros((*codes.shape, k), dtype=x.dtype)
-        np.put_along_axis(onehot, codes[..., None], 1.0, axis=-1)
-        return x @ onehot
-    codes = np.broadcast_to(codes, (n_p, n))
-    flat = (codes[:, None, :] + k * (np.arange(n_p)[:, None, None] * n_q + np.arange(n_q)[None, :, None]))
-    return np.bincount(flat.ravel(), x.ravel(), n_p * n_q * k).reshape(n_p, n_q, k)
+    A segmentation is (segment code of each account, or of each period and account; k).
+    Segmentations of at most ``ONE_HOT_MAX`` segments share one indicator matrix, so a single
+    matrix product (BLAS) reads an ``x`` once for all of them; larger ones use a bincount."""
+    n_p, n = xs[0].shape[0], xs[0].shape[2]
+    out = [[np.empty(0)] * len(segmentations) for _ in xs]
+    small = [i for i, (_, k) in enumerate(segmentations) if k <= ONE_HOT_MAX]
+    if small:
+        offsets = np.cumsum([0, *(segmentations[i][1] for i in small)])
+        per_period = any(segmentations[i][0].ndim == 2 for i in small)
+        onehot = np.zeros((*((n_p,) if per_period else ()), n, offsets[-1]), dtype=np.float32)
+        for i, offset in zip(small, offsets, strict=False):
+            codes = np.broadcast_to(segmentations[i][0], onehot.shape[:-1])
+            np.put_along_axis(onehot, codes[..., None] + offset, 1, axis=-1)
+        for x, sums_x in zip(xs, out, strict=True):
+            sums = x @ onehot.astype(x.dtype, copy=False)
+            for i, lo, hi in zip(small, offsets[:-1], offsets[1:], strict=True):
+                sums_x[i] = sums[..., lo:hi]
+    for i, (codes, k) in enumerate(segmentations):
+        if k > ONE_HOT_MAX:
+            codes = np.broadcast_to(codes, (n_p, n))
+            for x, sums_x in zip(xs, out, strict=True):
+                n_q = x.shape[1]
+                flat = codes[:, None, :] + k * (np.arange(n_p)[:, None, None] * n_q + np.arange(n_q)[None, :, None])
+                sums_x[i] = np.bincount(flat.ravel(), x.ravel(), n_p * n_q * k).reshape(n_p, n_q, k)
+    return out
 
 
 @dataclass
@@ -129,6 +149,7 @@ class KpiEngine:
     dataset: Dataset
     settings: Settings
     with_health: bool = True  # health KPIs need a health snapshot per month end involved
+    workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))  # chunks at once
 
     @cached_property
     def cube(self) -> MrrCube:
@@ -177,9 +198,9 @@ class KpiEngine:
         """Cumulative sums over months of each movement, lost revenue and new-account flags."""
         moves = self.cube.movements
         weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month)
-        out = {k: np.cumsum(v, axis=0) for k, v in moves.items()}
-        out["lost_revenue"] = np.cumsum(moves["churn"] * weight.to_numpy()[:, None], axis=0)
-        out["new_count"] = np.cumsum(moves["new"] > 0, axis=0, dtype=np.int32)
+        out = {k: accumulate(np.add, v) for k, v in moves.items()}
+        out["lost_revenue"] = accumulate(np.add, moves["churn"] * weight.to_numpy()[:, None])
+        out["new_count"] = accumulate(np.add, moves["new"] > 0, dtype=np.int32)
         return out
 
     @cached_property
@@ -222,8 +243,9 @@ class KpiEngine:
         in_s, in_e = mrr_s > 0, mrr_e > 0
         ps, pe = cube.pair_mrr[s], cube.pair_mrr[i2]
         n = len(cube.accounts)
-        upsell = sum_by_account(np.where(ps > 0, np.maximum(0, pe - ps), 0), cube.pair_account, n)
-        cross = sum_by_account(np.where(ps == 0, pe, 0), cube.pair_account, n)
+        upsell, cross = sum_by_account(np.concatenate([np.where(ps > 0, np.maximum(0, pe - ps), 0),
+                                                       np.where(ps == 0, pe, 0)]), cube.pair_account, n
+                                       ).reshape(2, len(i1), n)
         lic_s, lic_e = cube.licenses[s], cube.licenses[i2]
         stats = {
             "in_start": in_s,
@@ -297,18 +319,44 @@ class KpiEngine:
         """Every KPI for each of ``periods`` (computed together), in total and per segmentation."""
         ps = [self.period(p) for p in periods]
         segmentations = ["all", *[b for b in by if b != "all"]]
-        # survival lifetimes: cohorts are segmented as they were when they started (no
-        # survivorship bias), so one batch of fits per segmentation covers every period
-        ends = self._columns(ps)[1]
-        lifetimes = {b: self._lifetimes(*self.segmenter.codes(b, self._cohorts[0]), ends)
-                     for b in segmentations}
+        i1, i2 = self._columns(ps)
         size = max(1, CHUNK_CELLS // max(1, len(self.cube.accounts)))
-        frames = [self._kpis_chunk(ps[i:i + size], segmentations, {b: v[i:i + size] for b, v in lifetimes.items()})
-                  for i in range(0, len(ps), size)]
+        starts = range(0, len(ps), size)
+        workers = min(self.workers, len(starts))
+        _ = self.cube.active, self.cube.movements  # shared by both threads below: built first
+        with ThreadPoolExecutor(max(2, workers)) as pool:  # NumPy releases the GIL
+            prepared = pool.submit(self._prepare, i1, i2)
+            # survival lifetimes: cohorts are segmented as they were when they started (no
+            # survivorship bias), so one batch of fits per segmentation covers every period
+            lifetimes = {b: self._lifetimes(*self.segmenter.codes(b, self._cohorts[0]), i2)
+                         for b in segmentations}
+            prepared.result()
+            # each worker takes every workers-th chunk, reusing its buffers; BLAS then gets one
+            # thread per worker
+            def work(mine: range) -> list[pd.DataFrame]:
+                buffers: dict[type, np.ndarray] = {}
+                return [self._kpis_chunk(ps[i:i + size], segmentations,
+                                         {b: v[i:i + size] for b, v in lifetimes.items()}, buffers)
+                        for i in mine]
+
+            with threadpool_limits(1 if workers > 1 else None, user_api="blas"):
+                done = list(pool.map(work, [starts[w::workers] for w in range(workers)]))
+        frames = [done[k % workers][k // workers] for k in range(len(starts))]  # back in period order
         return _tidy(pd.concat(frames, ignore_index=True))
 
-    def _kpis_chunk(self, ps: list[Period], segmentations: list[str],
-                    lifetimes: dict[str, np.ndarray]) -> pd.DataFrame:
+    def _prepare(self, i1: np.ndarray, i2: np.ndarray) -> None:
+        """Compute the shared arrays (and health snapshots) the chunks read, before they run
+        side by side."""
+        cube = self.cube
+        _ = cube.mrr, cube.licenses, cube.next_active, self._cum, self.activity
+        if self.with_health:
+            for row in sorted({*(i1 - 1).tolist(), *i2.tolist()}):
+                self._health_at(row)
+
+    def _kpis_chunk(self, ps: list[Period], segmentations: list[str], lifetimes: dict[str, np.ndarray],
+                    buffers: dict[type, np.ndarray]) -> pd.DataFrame:
+        """KPIs of ``ps`` (one chunk of periods); ``buffers`` hold the stacked quantities from one
+        chunk to the next of the same worker."""
         i1, i2 = self._columns(ps)
         stats = self._stats(i1, i2)
         days_to_onboard = stats.pop("days_to_onboard_in_period", None)
@@ -317,22 +365,27 @@ class KpiEngine:
                   [q for q, v in stats.items() if v.dtype.kind != "f"]]
         stacks = []
         for names_q, dtype in zip(groups, (np.float64, np.float32), strict=True):
-            x = np.empty((len(ps), len(names_q), len(self.cube.accounts)), dtype=dtype)
+            shape = (len(ps), len(names_q), len(self.cube.accounts))
+            if buffers.get(dtype, np.empty(0)).size < np.prod(shape):
+                buffers[dtype] = np.empty(int(np.prod(shape)), dtype=dtype)
+            x = buffers[dtype][:int(np.prod(shape))].reshape(shape)
             for j, q in enumerate(names_q):
                 x[:, j, :] = stats.pop(q)  # converted while copied: one write
             stacks.append(x)
         ref = reference_month(self.cube, i1, i2)
+        segs = [(seg_by, *self.segmenter.codes(seg_by, ref)) for seg_by in segmentations]
+        segments = [(codes, len(names)) for _, codes, names in segs]
+        sums = _group_sums(stacks, segments)
+        if any(x.dtype == np.float32 and np.abs(g).max(initial=0) >= 2**24 for x, gs in zip(stacks, sums) for g in gs):
+            sums = _group_sums([x.astype(np.float64) for x in stacks], segments)  # beyond float32's exact range
+        totals: list[dict[str, np.ndarray]] = [{} for _ in segs]
+        for names_q, sums_x in zip(groups, sums, strict=True):
+            for total, g in zip(totals, sums_x, strict=True):
+                g = g.astype(np.float64)
+                total.update({q: g[:, j, :] for j, q in enumerate(names_q)})
         frames = []
-        for seg_by in segmentations:
-            codes, names = self.segmenter.codes(seg_by, ref)
-            totals = {}
-            for names_q, x in zip(groups, stacks, strict=True):
-                sums = _group_sums(x, codes, len(names))
-                if sums.dtype == np.float32 and np.abs(sums).max(initial=0) >= 2**24:
-                    sums = _group_sums(x.astype(np.float64), codes, len(names))  # beyond exact
-                sums = sums.astype(np.float64)
-                totals.update({q: sums[:, j, :] for j, q in enumerate(names_q)})
-            values = self._aggregate(totals, lifetimes[seg_by])
+        for (seg_by, codes, names), total in zip(segs, totals, strict=True):
+            values = self._aggregate(total, lifetimes[seg_by])
             if days_to_onboard is not None:
                 values["median_days_to_onboard"] = _group_medians(days_to_onboard, codes, len(names))
             empty = np.full((len(ps), len(names)), np.nan)  # KPIs whose optional table is absent
@@ -399,19 +452,23 @@ class KpiEngine:
         every cohort that started after the opening month, as known at each period's end month;
         NaN with fewer than ``min_cohort_accounts`` accounts or no churn."""
         start, first_churn = self._cohorts
-        k = len(names)
-        span = int(ends.max()) + 2
-        churn_counts = np.zeros((len(ends), k, span))
-        cens_counts = np.zeros((len(ends), k, span))
-        for row, end in enumerate(ends):  # cohort counts as known at each period's end
-            seen = (start >= 0) & (start <= end)
-            churned = seen & (first_churn >= 0) & (first_churn <= end)
-            periods = np.where(churned, first_churn - start, end - start)  # T, or renewals survived
-            censored = seen & ~churned
-            churn_counts[row] = np.bincount(codes[churned] * span + periods[churned],
-                                            minlength=k * span).reshape(k, span)
-            cens_counts[row] = np.bincount(codes[censored] * span + periods[censored],
-                                           minlength=k * span).reshape(k, span)
+        k, last = len(names), int(ends.max())
+        span = last + 2  # months 0..last, and renewal counts 0..last
+        seen = (start >= 0) & (start <= last)
+        s, f, c = start[seen], first_churn[seen], codes[seen]
+        gone = (f >= 0) & (f <= last)
+        s_g, f_g, c_g = s[gone], f[gone], c[gone]
+        started = np.bincount(c * span + s, minlength=k * span).reshape(k, span)  # [segment, start]
+        # churns by the month they happened in: [month, segment, start] and [month, segment, T]
+        by_start = np.bincount((f_g * k + c_g) * span + s_g, minlength=span * k * span).reshape(span, k, span)
+        by_life = np.bincount((f_g * k + c_g) * span + f_g - s_g, minlength=span * k * span).reshape(span, k, span)
+        # as known at each period's end: churned so far by lifetime; still alive by renewals survived
+        churn_counts = accumulate(np.add, by_life)[ends].astype(float)
+        alive = (started[None] - accumulate(np.add, by_start))[ends]  # [row, segment, start]
+        start_of = ends[:, None] - np.arange(span)  # the start month of a survivor of p renewals
+        valid = start_of >= 0
+        survivors = np.take_along_axis(alive, np.where(valid, start_of, 0)[:, None, :], axis=2)
+        cens_counts = np.where(valid[:, None, :], survivors, 0).astype(float)
         n = churn_counts.sum(axis=2) + cens_counts.sum(axis=2)
         fit = (n >= self.settings.min_cohort_accounts) & (churn_counts.sum(axis=2) > 0)
         out = np.full((len(ends), k), np.nan)

@@ -30,7 +30,7 @@ def contact_reasons(engine: KpiEngine, period: str | Period, by: str = "all",
     rows = cube.account_columns(tickets["account_id"])
     month = cube.month_rows(tickets["opened_at"])
     inside = (month >= i1) & (month <= i2)
-    churn_cum = np.cumsum(cube.movements["churn"] > 0, axis=0)
+    churn_cum = cube.churn_count
     last = len(cube.months) - 1
     known = inside & (month + horizon_months <= last)
     m, r = month[known], rows[known]

@@ -53,7 +53,7 @@ class Segmenter:
             lic = np.take_along_axis(self.cube.licenses, np.maximum(ref, 0).reshape(-1, ref.shape[-1]), axis=0)
             lic = lic.reshape(ref.shape)
             s = self.settings
-            code = np.select([lic >= s.high_touch_licenses, lic >= s.low_touch_licenses], [0, 1], 2)
+            code = np.where(lic >= s.high_touch_licenses, 0, np.where(lic >= s.low_touch_licenses, 1, 2))
             return np.where(ref >= 0, code, 3), list(TIERS)
         if by not in self._static:
             codes, names = pd.factorize(self._static_labels(by), sort=True)
