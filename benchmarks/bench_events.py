@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 
 from _common import demo, machine
@@ -67,7 +71,31 @@ def polars_reference(events: Path, out: Path) -> int:
     return pq.ParquetFile(out).metadata.num_rows
 
 
+def _children_peak_mib() -> float:
+    """Highest peak RSS (VmHWM) among this process's live children, e.g. Spark's JVM."""
+    me, peak = str(os.getpid()), 0.0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except OSError:  # the process ended meanwhile
+            continue
+        if fields.get("PPid", "").strip() == me and "VmHWM" in fields:
+            peak = max(peak, int(fields["VmHWM"].split()[0]) / 1024)
+    return peak
+
+
 def _child(engine: str, events: Path, out: Path, memory_limit: str | None) -> None:
+    jvm_peak = [0.0]
+    running = threading.Event()
+    running.set()
+
+    def sample() -> None:  # the JVM is gone once the session stops, so watch it while it runs
+        while running.is_set():
+            jvm_peak[0] = max(jvm_peak[0], _children_peak_mib())
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     start = time.perf_counter()
     if engine == "polars":
         rows = polars_reference(events, out)
@@ -76,20 +104,31 @@ def _child(engine: str, events: Path, out: Path, memory_limit: str | None) -> No
 
         rows = write_usage_features(events, out, engine, memory_limit)
     seconds = time.perf_counter() - start
+    running.clear()
+    sampler.join()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    if engine == "spark":  # the JVM is a child process
-        peak = max(peak, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-    print(json.dumps({"engine": engine, "seconds": seconds, "rows": rows, "peak_rss_mib": peak}))
+    print(json.dumps({"engine": engine, "seconds": seconds, "rows": rows, "peak_rss_mib": peak,
+                      "children_peak_rss_mib": jvm_peak[0]}))
 
 
-def run(engine: str, events: Path, memory_limit: str | None = None) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, __file__, "--child", engine, "--events", str(events),
-               "--out", str(Path(tmp) / "features.parquet")]
-        if memory_limit:
-            cmd += ["--memory-limit", memory_limit]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        return json.loads(done.stdout.strip().splitlines()[-1])
+def run(engine: str, events: Path, out: Path, memory_limit: str | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", engine, "--events", str(events), "--out", str(out)]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def same_features(ours: Path, other: Path) -> bool:
+    """Whether two feature files hold the same rows and values (float columns to 1e-9)."""
+    a, b = (pd.read_parquet(p).sort_values(["account_id", "month"], ignore_index=True) for p in (ours, other))
+    b = b.astype(a.dtypes.to_dict())
+    try:
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9)
+    except AssertionError as error:
+        print(f"  differs from ours: {str(error).splitlines()[0]}")
+        return False
+    return True
 
 
 def main() -> None:
@@ -108,17 +147,23 @@ def main() -> None:
     folder = demo(args.accounts, events=True) / "events"
     n = sum(pq.ParquetFile(f).metadata.num_rows for f in folder.rglob("*.parquet"))
     print(f"machine: {machine()}; events: {n:,} ({args.accounts:,} accounts x 36 months)")
-    ours = run("duckdb", folder, args.memory_limit)
-    print(f"cs-analysis (Ibis on DuckDB{', limit ' + args.memory_limit if args.memory_limit else ''}): "
-          f"{ours['seconds']:.1f} s, {ours['rows']:,} rows, peak RSS {ours['peak_rss_mib']:.0f} MiB")
-    if not args.only_duckdb:
-        ref = run("polars", folder)
-        print(f"Polars reference: {ref['seconds']:.1f} s, {ref['rows']:,} rows, peak RSS {ref['peak_rss_mib']:.0f} MiB; "
-              f"ratio {ours['seconds'] / ref['seconds']:.2f} (target <= 1.5)")
-    if args.spark:
-        spark = run("spark", folder)
-        print(f"Spark local[*]: {spark['seconds']:.1f} s, {spark['rows']:,} rows, "
-              f"driver peak RSS {spark['peak_rss_mib']:.0f} MiB")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    try:
+        ours = run("duckdb", folder, tmp / "ours.parquet", args.memory_limit)
+        print(f"cs-analysis (Ibis on DuckDB{', limit ' + args.memory_limit if args.memory_limit else ''}): "
+              f"{ours['seconds']:.1f} s, {ours['rows']:,} rows, peak RSS {ours['peak_rss_mib']:.0f} MiB")
+        if not args.only_duckdb:
+            ref = run("polars", folder, tmp / "polars.parquet")
+            print(f"Polars reference: {ref['seconds']:.1f} s, {ref['rows']:,} rows, peak RSS "
+                  f"{ref['peak_rss_mib']:.0f} MiB; ratio {ours['seconds'] / ref['seconds']:.2f} (target <= 1.5); "
+                  f"same features: {same_features(tmp / 'ours.parquet', tmp / 'polars.parquet')}")
+        if args.spark:
+            spark = run("spark", folder, tmp / "spark.parquet")
+            print(f"Spark local[*]: {spark['seconds']:.1f} s, {spark['rows']:,} rows, peak RSS: driver "
+                  f"{spark['peak_rss_mib']:.0f} MiB, JVM {spark['children_peak_rss_mib']:.0f} MiB; "
+                  f"same features: {same_features(tmp / 'ours.parquet', tmp / 'spark.parquet')}")
+    finally:
+        shutil.rmtree(tmp)
 
 
 if __name__ == "__main__":

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cs_analysis.config import Settings
 from cs_analysis.kpis import KpiEngine
-from cs_analysis.ledger import accumulate, build_cube, mrr_ledger
+from cs_analysis.errors import DataError
+from cs_analysis.ledger import _sorted_codes, accumulate, build_cube, month_offsets, mrr_ledger
 from cs_analysis.periods import Period
 from conftest import dataset_from
 
@@ -99,3 +101,33 @@ def test_accumulate_matches_numpy(values, ufunc, reverse):
     expected = expected[::-1] if reverse else expected
     np.testing.assert_array_equal(accumulate(ufunc, x, reverse=reverse), expected)
     assert accumulate(np.add, x, dtype=np.int32).dtype == np.int32
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    stamps=st.lists(st.datetimes(min_value=pd.Timestamp("1900-01-01").to_pydatetime(),
+                                 max_value=pd.Timestamp("2100-12-31").to_pydatetime()), max_size=20),
+    unit=st.sampled_from(["s", "ms", "us", "ns", "D"]),
+)
+def test_month_offsets_match_the_calendar(stamps, unit):
+    """Month rows from a day lookup equal the calendar's month arithmetic, before 1970 too."""
+    dates = pd.Series(np.array(stamps, dtype=f"datetime64[{unit}]"), name="d")
+    first = pd.Period("1999-11", freq="M")
+    expected = [(t.year - 1999) * 12 + t.month - 11 for t in pd.to_datetime(dates)]
+    assert month_offsets(dates, first).tolist() == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(st.integers(0, 50), max_size=40), size_extra=st.sampled_from([0, 1 << 22]))
+def test_sorted_codes_equal_factorize(keys, size_extra):
+    """Pair codes from the lookup table (and the hash fallback for sparse keys) equal pandas'."""
+    keys = np.array(keys, dtype=np.int64)
+    codes, uniques = _sorted_codes(keys, 51 + size_extra)
+    expected_codes, expected_uniques = pd.factorize(keys, sort=True)
+    np.testing.assert_array_equal(codes, expected_codes)
+    np.testing.assert_array_equal(uniques, expected_uniques)
+
+
+def test_month_offsets_name_missing_dates():
+    with pytest.raises(DataError, match="opened_at: missing dates"):
+        month_offsets(pd.Series(pd.to_datetime(["2025-01-03", None]), name="opened_at"), pd.Period("2025-01", "M"))

@@ -120,14 +120,23 @@ def monthly_usage(events: ir.Table) -> ir.Table:
                     active_users=lambda t: t.active_users.cast("int64")))
 
 
+def _month_end(day: ir.DateValue, ahead: int) -> ir.DateValue:
+    """The last day of the month ``ahead`` months after ``day``'s."""
+    return (day.truncate("M") + ibis.interval(months=ahead + 1) - ibis.interval(days=1)).cast("date")
+
+
 def trailing_features(events: ir.Table) -> ir.Table:
     """Trailing activity features of every account at every month end with activity in the 90
     days before it (see module docs); one row per account_id and month (of the month end)."""
     ud = _user_days(events)
     # every month end of the data (some account is active in every month of a real company)
-    ends = ud.select(end=(ud.day.truncate("M") + ibis.interval(months=1) - ibis.interval(days=1)).cast("date"))
-    ends = ends.distinct()
-    joined = ud.join(ends, [ud.day <= ends.end, ud.day > ends.end - ibis.interval(days=90)])
+    ends = ud.select(end=_month_end(ud.day, 0)).distinct()
+    # a day falls in the 90-day windows of its own month's end and of at most the next three:
+    # an equi-join on those candidates, not a range join (which Spark runs as a nested loop)
+    ud = ud.mutate(ahead=ibis.literal(list(range(4))).unnest())
+    ud = ud.mutate(end=ibis.cases(*[(ud.ahead == k, _month_end(ud.day, k)) for k in range(4)]))
+    ud = ud.filter(ud.day > ud.end - ibis.interval(days=90)).drop("ahead")
+    joined = ud.join(ends, "end")
     age = joined.end.delta(joined.day, unit="day")
     joined = joined.mutate(in30=age < 30, prev30=(age >= 30) & (age < 60), feature=joined.event != LOGIN)
     windows = (joined.group_by(["account_id", "end"])
