@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from traitlets.config import Config
+
 from cs_analysis.errors import CsAnalysisError
 from cs_analysis.kpis import KpiEngine
 from cs_analysis.persistence import package_versions
@@ -30,6 +32,8 @@ from cs_analysis.report_context import ReportContext
 NOTEBOOKS = ("quarterly_report", "kpi_overview", "health_review", "model_review", "at_risk")
 SEGMENT_NOTEBOOK = "segment_analysis"
 KERNEL = "python3"
+# CurveZMQ-encrypted kernel channels where the kernel supports them (ipykernel 7 warns otherwise)
+KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto"}})
 
 
 class ReportError(CsAnalysisError):
@@ -109,7 +113,7 @@ def _execute(job: Job) -> dict:
         # folder of the whole process, which is not safe with several notebooks at once
         pm.execute_notebook(str(job.source), str(output), parameters=job.parameters, kernel_name=KERNEL,
                             execution_timeout=job.timeout, progress_bar=False, log_output=False,
-                            resources={"metadata": {"path": str(job.folder)}})
+                            resources={"metadata": {"path": str(job.folder)}}, config=KERNEL_CONFIG)
         entry["status"] = "ok"
     except pm.PapermillExecutionError as exc:
         entry.update(status="failed", cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
