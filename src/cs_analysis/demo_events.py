@@ -4,8 +4,9 @@ For every usage row (account, month, active_users U, logins L, calls C, features
 account has L ``login`` events and C feature events in that month, spread over its U users
 (every user has at least one event) and over F distinct features (every one used at least
 once, when there are at least as many calls), at uniformly random times.
-``cs_analysis.events.monthly_usage`` of these events gives back the users, logins and calls of
-every account-month with active users. Written month by month as Parquet
+``cs_analysis.events.monthly_usage`` of these events gives back the users, logins, calls and
+features of every account-month with active users (features: 1 where the table has calls but
+F = 0, as a call event always names a feature). Written month by month as Parquet
 (``events/month=YYYY-MM/part-0.parquet``), so memory stays bounded at 10⁸+ events.
 """
 
