@@ -100,6 +100,7 @@ def test_accumulate_matches_numpy(values, ufunc, reverse):
     expected = ufunc.accumulate(x[::-1] if reverse else x, axis=0)
     expected = expected[::-1] if reverse else expected
     np.testing.assert_array_equal(accumulate(ufunc, x, reverse=reverse), expected)
+    np.testing.assert_array_equal(accumulate(ufunc, x.copy(), reverse=reverse, in_place=True), expected)
     assert accumulate(np.add, x, dtype=np.int32).dtype == np.int32
 
 

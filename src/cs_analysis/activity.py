@@ -28,8 +28,8 @@ def _cumulative(cube: MrrCube, rows: np.ndarray, months: np.ndarray) -> np.ndarr
     n, t = len(cube.accounts), len(cube.months)
     keep = months < t
     flat = np.maximum(months[keep], 0) * n + rows[keep]
-    counts = np.bincount(flat, minlength=n * t).reshape(t, n)
-    return accumulate(np.add, counts, dtype=np.int32)
+    counts = np.bincount(flat, minlength=n * t).astype(np.int32).reshape(t, n)
+    return accumulate(np.add, counts, in_place=True)
 
 
 def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:

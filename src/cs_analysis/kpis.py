@@ -199,7 +199,7 @@ class KpiEngine:
         moves = self.cube.movements
         weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month)
         out = {k: accumulate(np.add, v) for k, v in moves.items()}
-        out["lost_revenue"] = accumulate(np.add, moves["churn"] * weight.to_numpy()[:, None])
+        out["lost_revenue"] = accumulate(np.add, moves["churn"] * weight.to_numpy()[:, None], in_place=True)
         out["new_count"] = accumulate(np.add, moves["new"] > 0, dtype=np.int32)
         return out
 

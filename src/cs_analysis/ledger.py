@@ -57,7 +57,7 @@ class MrrCube:
     def next_active(self) -> np.ndarray:
         """Month × account: the first month row ≥ this one with MRR > 0 (len(months) if none)."""
         t = len(self.months)
-        rows = np.where(self.active, np.arange(t)[:, None], t)
+        rows = np.where(self.active, np.arange(t, dtype=np.int32)[:, None], np.int32(t))
         return accumulate(np.minimum, rows, reverse=True)
 
     @cached_property
@@ -100,13 +100,14 @@ class MrrCube:
 
 
 def accumulate(ufunc: np.ufunc, x: np.ndarray, dtype: np.dtype | type | None = None,
-               reverse: bool = False) -> np.ndarray:
-    """``ufunc.accumulate(x, axis=0)`` (backwards with ``reverse``), one month row at a time.
+               reverse: bool = False, in_place: bool = False) -> np.ndarray:
+    """``ufunc.accumulate(x, axis=0)`` (backwards with ``reverse``), one month row at a time;
+    ``in_place`` overwrites ``x`` (a temporary) instead of allocating.
 
     Same result as numpy's, but numpy walks a month-major array down its columns (a strided
     read per element) and is about ten times slower on cube-sized arrays.
     """
-    out = np.empty(x.shape, dtype=dtype or x.dtype)
+    out = x if in_place else np.empty(x.shape, dtype=dtype or x.dtype)
     rows = range(len(x) - 1, -1, -1) if reverse else range(len(x))
     prev = None
     for i in rows:
@@ -143,9 +144,12 @@ def month_offsets(dates: pd.Series, first: pd.Period) -> np.ndarray:
     else:
         days = values.astype("datetime64[D]").view(np.int64)
     lo = days.min()
-    # the month of each day from lo to the latest, looked up (dates span a few thousand days)
+    # the month of each day from lo to the latest, looked up (dates span a few thousand days);
+    # in place, as these arrays are as long as the table
     month_of_day = np.arange(lo, days.max() + 1).astype("datetime64[D]").astype("datetime64[M]").view(np.int64)
-    return month_of_day[days - lo] - ((first.year - 1970) * 12 + first.month - 1)
+    month_of_day -= (first.year - 1970) * 12 + first.month - 1
+    days -= lo
+    return np.take(month_of_day, days, out=days)
 
 
 def _sorted_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +186,9 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index) -
     if (acc < 0).any():
         raise DataError("subscriptions: account_id not in accounts")
     prod_codes, products = pd.factorize(subscriptions["product"], sort=True)
-    pair_key = acc.astype(np.int64) * len(products) + prod_codes
+    pair_key = acc.astype(np.int64)
+    pair_key *= len(products)
+    pair_key += prod_codes
     pair_codes, pair_keys = _sorted_codes(pair_key, len(accounts) * len(products))
     n_months = (last - first).n + 1
     pair_mrr = np.zeros((n_months, len(pair_keys)))
