@@ -1,8 +1,9 @@
-"""Dated CS events laid onto the account × month grid of an MRR cube, as cumulative counts.
+"""Dated CS events laid onto the account × month grid of an MRR cube, as sparse rows by month.
 
-With ``cum[name][t, a]`` = events of account ``a`` up to the end of month ``t``, the count in any
-period m1..m2 is ``cum[m2] − cum[m1 − 1]``: one subtraction for every account and period.
-Events dated before the first month count as month 0's past; events after the last are ignored.
+Each kind of event is kept as its account columns sorted by month, with where each month's rows
+start, so the count of every account in any months m1..m2 is one bincount of that slice: the
+work follows the events, not accounts × months. Events dated before the first month count as
+month 0's past; events after the last are ignored.
 """
 
 from __future__ import annotations
@@ -12,49 +13,65 @@ from dataclasses import dataclass
 import numpy as np
 
 from cs_analysis.dataset import Dataset
-from cs_analysis.ledger import MrrCube, accumulate
+from cs_analysis.ledger import MrrCube
+
+
+@dataclass(frozen=True)
+class EventRows:
+    """One kind of event: account column of each, sorted by month; ``bounds[m]`` is where month
+    ``m``'s rows start (``bounds[-1]`` the end)."""
+
+    bounds: np.ndarray
+    cols: np.ndarray
+
+    def counts(self, first: np.ndarray, last: np.ndarray, n: int) -> np.ndarray:
+        """Events per account (periods × ``n`` accounts) in the months first..last of each period."""
+        out = np.empty((len(first), n), dtype=np.int64)
+        for p, (m1, m2) in enumerate(zip(first, last, strict=True)):
+            out[p] = np.bincount(self.cols[self.bounds[m1]:self.bounds[m2 + 1]], minlength=n)
+        return out
 
 
 @dataclass(frozen=True)
 class ActivityCube:
-    """``cum``: month × account cumulative event counts by name; ``latest_nps``: each account's
-    latest NPS score dated up to each month's end (NaN before its first answer), or None."""
+    """``events``: the event rows by name; ``latest_nps``: each account's latest NPS score dated
+    up to each month's end (months × accounts, NaN before its first answer), or None."""
 
-    cum: dict[str, np.ndarray]
+    events: dict[str, EventRows]
     latest_nps: np.ndarray | None
 
 
-def _cumulative(cube: MrrCube, rows: np.ndarray, months: np.ndarray) -> np.ndarray:
-    n, t = len(cube.accounts), len(cube.months)
+def _event_rows(cube: MrrCube, rows: np.ndarray, months: np.ndarray) -> EventRows:
+    t = len(cube.months)
     keep = months < t
-    flat = np.maximum(months[keep], 0) * n + rows[keep]
-    counts = np.bincount(flat, minlength=n * t).astype(np.int32).reshape(t, n)
-    return accumulate(np.add, counts, in_place=True)
+    month = np.maximum(months[keep], 0).astype(np.int32)
+    order = np.argsort(month, kind="stable")
+    return EventRows(np.searchsorted(month[order], np.arange(t + 1)), rows[keep][order])
 
 
 def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:
-    """Cumulative counts of NPS answers (all, promoters 9–10, detractors 0–6), tickets opened,
+    """Event rows of NPS answers (all, promoters 9–10, detractors 0–6), tickets opened,
     referral touchpoints and success-plan objectives (due; due and completed on time; due and
     completed, by the later of the two dates), plus the latest NPS score per account-month."""
-    cum: dict[str, np.ndarray] = {}
+    events: dict[str, EventRows] = {}
     latest = None
 
     nps = dataset.nps_responses
     if nps is not None:
         rows, months, score = cube.account_columns(nps["account_id"]), cube.month_rows(nps["date"]), nps["score"].to_numpy()
-        cum["nps_responses"] = _cumulative(cube, rows, months)
-        cum["promoters"] = _cumulative(cube, rows[score >= 9], months[score >= 9])
-        cum["detractors"] = _cumulative(cube, rows[score <= 6], months[score <= 6])
+        events["nps_responses"] = _event_rows(cube, rows, months)
+        events["promoters"] = _event_rows(cube, rows[score >= 9], months[score >= 9])
+        events["detractors"] = _event_rows(cube, rows[score <= 6], months[score <= 6])
         latest = _latest_score(cube, rows, np.maximum(months, 0), nps["date"].to_numpy(), score)
 
     tickets = dataset.tickets
     if tickets is not None:
-        cum["tickets_opened"] = _cumulative(cube, cube.account_columns(tickets["account_id"]), cube.month_rows(tickets["opened_at"]))
+        events["tickets_opened"] = _event_rows(cube, cube.account_columns(tickets["account_id"]), cube.month_rows(tickets["opened_at"]))
 
     tp = dataset.touchpoints
     if tp is not None and "kind" in tp.columns:
         ref = tp[tp["kind"].eq("referral").fillna(False).astype(bool)]
-        cum["referral_touchpoints"] = _cumulative(cube, cube.account_columns(ref["account_id"]), cube.month_rows(ref["date"]))
+        events["referral_touchpoints"] = _event_rows(cube, cube.account_columns(ref["account_id"]), cube.month_rows(ref["date"]))
 
     plans = dataset.success_plans
     if plans is not None:
@@ -64,10 +81,10 @@ def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:
         on_time = (done.notna() & (done <= plans["due_date"])).to_numpy()
         closed = done.notna().to_numpy()
         closed_month = np.maximum(due, np.where(closed, cube.month_rows(done.fillna(plans["due_date"])), 0))
-        cum["objectives_due"] = _cumulative(cube, rows, due)
-        cum["objectives_on_time"] = _cumulative(cube, rows[on_time], due[on_time])
-        cum["objectives_closed"] = _cumulative(cube, rows[closed], closed_month[closed])
-    return ActivityCube(cum, latest)
+        events["objectives_due"] = _event_rows(cube, rows, due)
+        events["objectives_on_time"] = _event_rows(cube, rows[on_time], due[on_time])
+        events["objectives_closed"] = _event_rows(cube, rows[closed], closed_month[closed])
+    return ActivityCube(events, latest)
 
 
 def _latest_score(cube: MrrCube, rows: np.ndarray, months: np.ndarray, dates: np.ndarray,

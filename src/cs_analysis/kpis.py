@@ -194,13 +194,30 @@ class KpiEngine:
         return Segmenter(self.dataset.accounts, self.cube, self.settings)
 
     @cached_property
-    def _cum(self) -> dict[str, np.ndarray]:
-        """Cumulative sums over months of each movement, lost revenue and new-account flags."""
+    def _movement_rows(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """The movements as sparse rows sorted by month (most account-months have none):
+        where each month's rows start (``bounds[m]``, and ``bounds[-1]`` = the end), each row's
+        account column, and its value of each movement amount, the lost revenue to the fiscal
+        year end and the new-account flag. A period's sums are then bincounts of its slice."""
         moves = self.cube.movements
-        weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month)
-        out = {k: accumulate(np.add, v) for k, v in moves.items()}
-        out["lost_revenue"] = accumulate(np.add, moves["churn"] * weight.to_numpy()[:, None], in_place=True)
-        out["new_count"] = accumulate(np.add, moves["new"] > 0, dtype=np.int32)
+        rows, cols = np.nonzero(np.logical_or.reduce([moves[k] != 0 for k in MOVEMENTS]))  # by month
+        values = {k: moves[k][rows, cols] for k in MOVEMENTS}
+        weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month).to_numpy()
+        values["lost_revenue"] = values["churn"] * weight[rows]
+        values["new_count"] = (values["new"] > 0).astype(float)
+        bounds = np.searchsorted(rows, np.arange(len(self.cube.months) + 1))
+        return bounds, cols, values
+
+    def _period_sums(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
+        """Per account (periods × accounts): each movement's total, the lost revenue and the
+        number of new-account starts over the months i1..i2 of each period."""
+        bounds, cols, values = self._movement_rows
+        n = len(self.cube.accounts)
+        out = {k: np.empty((len(i1), n)) for k in values}
+        for p, (first, last) in enumerate(zip(i1, i2, strict=True)):
+            part = slice(bounds[first], bounds[last + 1])
+            for k, v in values.items():
+                out[k][p] = np.bincount(cols[part], v[part], minlength=n)
         return out
 
     @cached_property
@@ -233,11 +250,9 @@ class KpiEngine:
 
     def _stats(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
         """Per-account quantities, periods × accounts."""
-        cube, cum = self.cube, self._cum
+        cube = self.cube
         s = i1 - 1
-
-        def over(table: dict[str, np.ndarray], key: str) -> np.ndarray:
-            return table[key][i2] - table[key][s]
+        sums = self._period_sums(i1, i2)
 
         mrr_s, mrr_e = cube.mrr[s], cube.mrr[i2]
         in_s, in_e = mrr_s > 0, mrr_e > 0
@@ -255,9 +270,9 @@ class KpiEngine:
             "mrr_end": mrr_e,
             "mrr_end_of_start": np.where(in_s, mrr_e, 0.0),
             "min_mrr_of_start": np.where(in_s, np.minimum(mrr_s, mrr_e), 0.0),
-            **{f"{k}_amount": over(cum, k) for k in MOVEMENTS},
-            "is_new": over(cum, "new_count") > 0,
-            "lost_revenue": over(cum, "lost_revenue"),
+            **{f"{k}_amount": sums[k] for k in MOVEMENTS},
+            "is_new": sums["new_count"] > 0,
+            "lost_revenue": sums["lost_revenue"],
             "licenses_start": np.where(in_s, lic_s, 0.0),
             "licenses_lost": np.where(in_s, np.maximum(0.0, lic_s - lic_e), 0.0),
             "upsell": np.where(in_s, upsell, 0.0),
@@ -271,13 +286,14 @@ class KpiEngine:
             inside = (i1 + offset <= i2)[:, None]
             stats[f"month{offset}_base"] = active[t - 1] & inside
             stats[f"month{offset}_churned"] = active[t - 1] & ~active[t] & inside
-        act = self.activity.cum
+        act = self.activity.events
         for key in ("nps_responses", "promoters", "detractors", "tickets_opened", "referral_touchpoints",
                     "objectives_due", "objectives_on_time"):
             if key in act:
-                stats[key] = over(act, key)
+                stats[key] = act[key].counts(i1, i2, n)
         if "objectives_due" in act:
-            open_at_end = act["objectives_due"][i2] - act["objectives_closed"][i2]
+            since_start = np.zeros_like(i2)
+            open_at_end = act["objectives_due"].counts(since_start, i2, n) - act["objectives_closed"].counts(since_start, i2, n)
             stats["objectives_overdue"] = np.where(in_e, open_at_end, 0)
         if self.activity.latest_nps is not None:
             stats["referral_candidate"] = in_e & (self.activity.latest_nps[i2] >= 9)
@@ -348,7 +364,7 @@ class KpiEngine:
         """Compute the shared arrays (and health snapshots) the chunks read, before they run
         side by side."""
         cube = self.cube
-        _ = cube.mrr, cube.licenses, cube.next_active, self._cum, self.activity
+        _ = cube.mrr, cube.licenses, cube.next_active, self._movement_rows, self.activity
         if self.with_health:
             for row in sorted({*(i1 - 1).tolist(), *i2.tolist()}):
                 self._health_at(row)
