@@ -128,8 +128,6 @@ def demo_default(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def as_known_on(ds, day):
     """The dataset as it stood on ``day``: later rows removed, later resolutions/completions unset."""
-    import pandas as pd
-
     month = day.to_period("M")
     tables = {}
     for name, frame in ds.tables().items():
