@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from cs_analysis.config import Settings
 from cs_analysis.kpis import KpiEngine
 from cs_analysis.errors import DataError
-from cs_analysis.ledger import _sorted_codes, accumulate, build_cube, month_offsets, mrr_ledger
+from cs_analysis.ledger import MonthRows, _sorted_codes, accumulate, build_cube, month_offsets, mrr_ledger
 from cs_analysis.periods import Period
 from conftest import dataset_from
 
@@ -100,7 +100,6 @@ def test_accumulate_matches_numpy(values, ufunc, reverse):
     expected = ufunc.accumulate(x[::-1] if reverse else x, axis=0)
     expected = expected[::-1] if reverse else expected
     np.testing.assert_array_equal(accumulate(ufunc, x, reverse=reverse), expected)
-    np.testing.assert_array_equal(accumulate(ufunc, x.copy(), reverse=reverse, in_place=True), expected)
     assert accumulate(np.add, x, dtype=np.int32).dtype == np.int32
 
 
@@ -132,3 +131,23 @@ def test_sorted_codes_equal_factorize(keys, size_extra):
 def test_month_offsets_name_missing_dates():
     with pytest.raises(DataError, match="opened_at: missing dates"):
         month_offsets(pd.Series(pd.to_datetime(["2025-01-03", None]), name="opened_at"), pd.Period("2025-01", "M"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5), st.integers(-3, 9)), max_size=30),
+       first=st.integers(0, 5), length=st.integers(0, 5))
+def test_month_rows_totals_equal_dense_sums(rows, first, length):
+    """Counts and weighted sums of a months slice equal those of a dense months × accounts grid."""
+    last = min(first + length, 5)
+    cols = np.array([c for c, _, _ in rows], dtype=np.intp)
+    months = np.array([m for _, m, _ in rows], dtype=np.int32)
+    weights = np.array([w for _, _, w in rows], dtype=float)
+    dense_counts, dense_sums = np.zeros((6, 5)), np.zeros((6, 5))
+    np.add.at(dense_counts, (months, cols), 1)
+    np.add.at(dense_sums, (months, cols), weights)
+    month_rows = MonthRows.of(cols, months, 6)
+    order_weights = weights[np.argsort(months, kind="stable")]  # the rows' order inside MonthRows
+    span = (np.array([first]), np.array([last]))
+    np.testing.assert_array_equal(month_rows.totals(*span, 5)[0], dense_counts[first:last + 1].sum(axis=0))
+    np.testing.assert_allclose(month_rows.totals(*span, 5, order_weights)[0], dense_sums[first:last + 1].sum(axis=0))
+    np.testing.assert_array_equal(month_rows.months, np.sort(months))

@@ -1,9 +1,8 @@
 """Dated CS events laid onto the account × month grid of an MRR cube, as sparse rows by month.
 
-Each kind of event is kept as its account columns sorted by month, with where each month's rows
-start, so the count of every account in any months m1..m2 is one bincount of that slice: the
-work follows the events, not accounts × months. Events dated before the first month count as
-month 0's past; events after the last are ignored.
+Each kind of event is kept as ``MonthRows`` (its account columns sorted by month), so the count
+of every account in any months m1..m2 is one bincount of a slice. Events dated before the first
+month count as month 0's past; events after the last are ignored.
 """
 
 from __future__ import annotations
@@ -13,47 +12,29 @@ from dataclasses import dataclass
 import numpy as np
 
 from cs_analysis.dataset import Dataset
-from cs_analysis.ledger import MrrCube
-
-
-@dataclass(frozen=True)
-class EventRows:
-    """One kind of event: account column of each, sorted by month; ``bounds[m]`` is where month
-    ``m``'s rows start (``bounds[-1]`` the end)."""
-
-    bounds: np.ndarray
-    cols: np.ndarray
-
-    def counts(self, first: np.ndarray, last: np.ndarray, n: int) -> np.ndarray:
-        """Events per account (periods × ``n`` accounts) in the months first..last of each period."""
-        out = np.empty((len(first), n), dtype=np.int64)
-        for p, (m1, m2) in enumerate(zip(first, last, strict=True)):
-            out[p] = np.bincount(self.cols[self.bounds[m1]:self.bounds[m2 + 1]], minlength=n)
-        return out
+from cs_analysis.ledger import MonthRows, MrrCube
 
 
 @dataclass(frozen=True)
 class ActivityCube:
-    """``events``: the event rows by name; ``latest_nps``: each account's latest NPS score dated
-    up to each month's end (months × accounts, NaN before its first answer), or None."""
+    """``events``: the rows of each kind of event; ``latest_nps``: each account's latest NPS
+    score dated up to each month's end (months × accounts, NaN before its first answer), or None."""
 
-    events: dict[str, EventRows]
+    events: dict[str, MonthRows]
     latest_nps: np.ndarray | None
 
 
-def _event_rows(cube: MrrCube, rows: np.ndarray, months: np.ndarray) -> EventRows:
+def _event_rows(cube: MrrCube, rows: np.ndarray, months: np.ndarray) -> MonthRows:
     t = len(cube.months)
     keep = months < t
-    month = np.maximum(months[keep], 0).astype(np.int32)
-    order = np.argsort(month, kind="stable")
-    return EventRows(np.searchsorted(month[order], np.arange(t + 1)), rows[keep][order])
+    return MonthRows.of(rows[keep], np.maximum(months[keep], 0).astype(np.int32), t)
 
 
 def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:
     """Event rows of NPS answers (all, promoters 9–10, detractors 0–6), tickets opened,
     referral touchpoints and success-plan objectives (due; due and completed on time; due and
     completed, by the later of the two dates), plus the latest NPS score per account-month."""
-    events: dict[str, EventRows] = {}
+    events: dict[str, MonthRows] = {}
     latest = None
 
     nps = dataset.nps_responses

@@ -23,7 +23,7 @@ from cs_analysis.config import Settings
 from cs_analysis.dataset import Dataset
 from cs_analysis.errors import DataError
 from cs_analysis.health import HealthScorer
-from cs_analysis.ledger import MOVEMENTS, MrrCube, accumulate, build_cube, sum_by_account
+from cs_analysis.ledger import MOVEMENTS, MonthRows, MrrCube, accumulate, build_cube, sum_by_account
 from cs_analysis.periods import Period, months_to_fiscal_year_end, parse_period
 from cs_analysis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
 from cs_analysis.segments import Segmenter, reference_month
@@ -194,31 +194,18 @@ class KpiEngine:
         return Segmenter(self.dataset.accounts, self.cube, self.settings)
 
     @cached_property
-    def _movement_rows(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """The movements as sparse rows sorted by month (most account-months have none):
-        where each month's rows start (``bounds[m]``, and ``bounds[-1]`` = the end), each row's
-        account column, and its value of each movement amount, the lost revenue to the fiscal
-        year end and the new-account flag. A period's sums are then bincounts of its slice."""
+    def _movement_rows(self) -> tuple[MonthRows, dict[str, np.ndarray]]:
+        """The account-months with a movement (most have none) as ``MonthRows``, and per row
+        each movement's amount, the lost revenue to the fiscal year end and the new-account flag."""
         moves = self.cube.movements
-        rows, cols = np.nonzero(np.logical_or.reduce([moves[k] != 0 for k in MOVEMENTS]))  # by month
-        values = {k: moves[k][rows, cols] for k in MOVEMENTS}
+        months, cols = np.nonzero(np.logical_or.reduce([moves[k] != 0 for k in MOVEMENTS]))
+        rows = MonthRows.of(cols, months, len(self.cube.months))
+        months, cols = rows.months, rows.cols
+        values = {k: moves[k][months, cols] for k in MOVEMENTS}
         weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month).to_numpy()
-        values["lost_revenue"] = values["churn"] * weight[rows]
+        values["lost_revenue"] = values["churn"] * weight[months]
         values["new_count"] = (values["new"] > 0).astype(float)
-        bounds = np.searchsorted(rows, np.arange(len(self.cube.months) + 1))
-        return bounds, cols, values
-
-    def _period_sums(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
-        """Per account (periods × accounts): each movement's total, the lost revenue and the
-        number of new-account starts over the months i1..i2 of each period."""
-        bounds, cols, values = self._movement_rows
-        n = len(self.cube.accounts)
-        out = {k: np.empty((len(i1), n)) for k in values}
-        for p, (first, last) in enumerate(zip(i1, i2, strict=True)):
-            part = slice(bounds[first], bounds[last + 1])
-            for k, v in values.items():
-                out[k][p] = np.bincount(cols[part], v[part], minlength=n)
-        return out
+        return rows, values
 
     @cached_property
     def _cohorts(self) -> tuple[np.ndarray, np.ndarray]:
@@ -252,12 +239,13 @@ class KpiEngine:
         """Per-account quantities, periods × accounts."""
         cube = self.cube
         s = i1 - 1
-        sums = self._period_sums(i1, i2)
+        moved, amounts = self._movement_rows
+        n = len(cube.accounts)
+        sums = {k: moved.totals(i1, i2, n, v) for k, v in amounts.items()}
 
         mrr_s, mrr_e = cube.mrr[s], cube.mrr[i2]
         in_s, in_e = mrr_s > 0, mrr_e > 0
         ps, pe = cube.pair_mrr[s], cube.pair_mrr[i2]
-        n = len(cube.accounts)
         upsell, cross = sum_by_account(np.concatenate([np.where(ps > 0, np.maximum(0, pe - ps), 0),
                                                        np.where(ps == 0, pe, 0)]), cube.pair_account, n
                                        ).reshape(2, len(i1), n)
@@ -290,10 +278,10 @@ class KpiEngine:
         for key in ("nps_responses", "promoters", "detractors", "tickets_opened", "referral_touchpoints",
                     "objectives_due", "objectives_on_time"):
             if key in act:
-                stats[key] = act[key].counts(i1, i2, n)
+                stats[key] = act[key].totals(i1, i2, n)
         if "objectives_due" in act:
             since_start = np.zeros_like(i2)
-            open_at_end = act["objectives_due"].counts(since_start, i2, n) - act["objectives_closed"].counts(since_start, i2, n)
+            open_at_end = act["objectives_due"].totals(since_start, i2, n) - act["objectives_closed"].totals(since_start, i2, n)
             stats["objectives_overdue"] = np.where(in_e, open_at_end, 0)
         if self.activity.latest_nps is not None:
             stats["referral_candidate"] = in_e & (self.activity.latest_nps[i2] >= 9)

@@ -99,15 +99,46 @@ class MrrCube:
         return (month - first).n
 
 
+@dataclass(frozen=True)
+class MonthRows:
+    """Sparse rows on the cube's grid (CS events, MRR movements), sorted by month: ``cols`` is
+    each row's account column and ``bounds[m]`` where month ``m``'s rows start (``bounds[-1]``
+    the end). Totals over any months m1..m2 are one bincount of that slice, so the work follows
+    the rows, not accounts × months."""
+
+    bounds: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def of(cls, cols: np.ndarray, months: np.ndarray, n_months: int) -> MonthRows:
+        """Rows with account columns ``cols`` in month rows ``months`` (0 ≤ month < n_months)."""
+        order = np.argsort(months, kind="stable")
+        return cls(np.searchsorted(months[order], np.arange(n_months + 1)), cols[order])
+
+    @property
+    def months(self) -> np.ndarray:
+        """The month row of each row."""
+        return np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds))
+
+    def totals(self, first: np.ndarray, last: np.ndarray, n: int,
+               weights: np.ndarray | None = None) -> np.ndarray:
+        """Per account (periods × ``n`` accounts): the number of rows, or the sum of their
+        ``weights``, in the months first..last of each period."""
+        out = np.empty((len(first), n), dtype=np.int64 if weights is None else np.float64)
+        for p, (m1, m2) in enumerate(zip(first, last, strict=True)):
+            part = slice(self.bounds[m1], self.bounds[m2 + 1])
+            out[p] = np.bincount(self.cols[part], None if weights is None else weights[part], minlength=n)
+        return out
+
+
 def accumulate(ufunc: np.ufunc, x: np.ndarray, dtype: np.dtype | type | None = None,
-               reverse: bool = False, in_place: bool = False) -> np.ndarray:
-    """``ufunc.accumulate(x, axis=0)`` (backwards with ``reverse``), one month row at a time;
-    ``in_place`` overwrites ``x`` (a temporary) instead of allocating.
+               reverse: bool = False) -> np.ndarray:
+    """``ufunc.accumulate(x, axis=0)`` (backwards with ``reverse``), one month row at a time.
 
     Same result as numpy's, but numpy walks a month-major array down its columns (a strided
     read per element) and is about ten times slower on cube-sized arrays.
     """
-    out = x if in_place else np.empty(x.shape, dtype=dtype or x.dtype)
+    out = np.empty(x.shape, dtype=dtype or x.dtype)
     rows = range(len(x) - 1, -1, -1) if reverse else range(len(x))
     prev = None
     for i in rows:
