@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,9 +14,7 @@ from cs_analysis.errors import CsAnalysisError
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from cs_analysis.dataset import load_dataset
-
-    ds = load_dataset(args.path)
+    settings, ds = _load(args)
     print(f"OK {args.path}: {len(ds.tables())} tables meet the data contract")
     print(ds.summary().to_string(index=False))
     subs = ds.subscriptions
@@ -58,18 +58,18 @@ def _load(args: argparse.Namespace):
     from cs_analysis.config import load_settings
     from cs_analysis.dataset import load_dataset
 
-    settings = load_settings(args.config)
-    return settings, load_dataset(args.path)
+    settings = load_settings(getattr(args, "config", None))
+    return settings, load_dataset(args.path, settings)
 
 
 def _emit(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    from cs_analysis.io import atomic_path
+    from cs_analysis.io import CSV_EXPORT_ENCODING, write_text
 
-    with atomic_path(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    csv = out.suffix.lower() == ".csv"  # a CSV file for Excel: UTF-8 with BOM
+    write_text(text, out, encoding=CSV_EXPORT_ENCODING if csv else "utf-8")
     print(f"wrote {out}", file=sys.stderr)
 
 
@@ -85,7 +85,9 @@ def _cmd_kpis(args: argparse.Namespace) -> int:
     tidy = engine.kpis(period, by)
     p = engine.period(period)
     if args.format == "csv":
-        text = tidy.to_csv(index=False, lineterminator="\n")
+        from cs_analysis.io import csv_text
+
+        text = csv_text(tidy)
     elif args.format == "json":
         text = tidy.to_json(orient="records", force_ascii=False, indent=1) + "\n"
     else:
@@ -119,7 +121,8 @@ def _cmd_health(args: argparse.Namespace) -> int:
         flags = {c[5:]: int(frame[c].sum()) for c in frame.columns if c.startswith("flag_")}
         lines.append("  flags: " + ", ".join(f"{k} {v:,}" for k, v in flags.items()))
     onboarding = onboarding_summary(scorer, args.as_of)
-    lines.append("  onboarding: " + ", ".join(f"{k} {v:.1f}" for k, v in onboarding.items()))
+    if onboarding:
+        lines.append("  onboarding: " + ", ".join(f"{k} {v:.1f}" for k, v in onboarding.items()))
     if args.backtest:
         bt = backtest(scorer, args.horizon_months)
         lines.append(f"Back-test: churn within {bt.horizon_months} months after {bt.snapshots} monthly snapshots "
@@ -164,6 +167,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         trained = train_model(ds, settings, args.as_of, args.horizon_months,
                               truth=read_truth(args.path, args.horizon_months), seed=args.seed)
         bt = trained.backtest
+        for note in trained.meta["notes"]:
+            print(f"note: {note}", file=sys.stderr)
         print(f"time-ordered backtest, horizon {bt.horizon_months} months, cutoffs "
               + ", ".join(f"{c:%Y-%m}" for c in bt.cutoffs) + f"; chosen: {bt.chosen}")
         print(bt.folds.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
@@ -176,10 +181,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from cs_analysis.io import write_frame
-    from cs_analysis.persistence import load_model
+    from cs_analysis.persistence import open_model
 
     _dataset_or_table(args, "score")
-    bundle, meta = load_model(args.model)
+    bundle, meta = open_model(args.model)
     if args.table is not None:
         from cs_analysis.table_model import read_table, score_table
 
@@ -244,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check every table of a dataset and report all problems at once "
                                    "(exit 2), or print a summary (exit 0).")
     p.add_argument("path", help="folder of CSV/Parquet files, or a DuckDB database file")
+    _common(p)
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("demo-data", help="write the simulated demo company",
@@ -349,7 +355,17 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``cs-analysis`` console script."""
+    """Entry point of the ``cs-analysis`` console script.
+
+    Every error a user can reach is a :class:`~cs_analysis.errors.CsAnalysisError`: its message
+    is printed as one ``error:`` line (or block, for a list of data problems) and the exit code
+    is 2. An operating-system error that escaped the library's own handling is reported the
+    same way with its path. Anything else is a bug in cs-analysis: it is reported in one line,
+    asking for a report, also with exit 2 and without a traceback (``CS_ANALYSIS_DEBUG=1``
+    shows it).
+    """
+    if hasattr(signal, "SIGXFSZ"):  # past a file-size limit, writes fail with EFBIG (not a kill)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
@@ -360,6 +376,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one clear line, never a traceback (unless debugging)
+        if os.environ.get("CS_ANALYSIS_DEBUG"):
+            raise
+        print(f"error: unexpected internal error ({type(exc).__name__}: {exc}); this is a bug in "
+              "cs-analysis: please report it with the command (CS_ANALYSIS_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
