@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from cs_analysis.errors import ConfigError
 from cs_analysis.scorecard import Scorecard, parse_scorecard
+from cs_analysis.schema import DateLimits
 
 
 @functools.cache
@@ -38,6 +42,8 @@ class Settings:
     gross_margin: float = 0.8
     annual_discount_rate: float = 0.10
     min_cohort_accounts: int = 30
+    timezone: str = "Asia/Tokyo"
+    max_years_ahead: int = 1
     health: Scorecard = field(default_factory=default_scorecard)
 
     def __post_init__(self) -> None:
@@ -54,10 +60,27 @@ class Settings:
             problems.append("annual_discount_rate must be in [0, 1)")
         if self.min_cohort_accounts < 1:
             problems.append("min_cohort_accounts must be >= 1")
-        if not self.currency:
-            problems.append("currency must not be empty")
+        if not re.fullmatch(r"[A-Z]{3}", self.currency):
+            problems.append(f"currency must be an ISO 4217 code of three capital letters (JPY, USD, ...), "
+                            f"got {self.currency!r}")
+        if self.timezone not in _zones():
+            problems.append(f"timezone must be an IANA time zone name such as Asia/Tokyo, got {self.timezone!r}")
+        if not 0 <= self.max_years_ahead <= 100:
+            problems.append("max_years_ahead must be 0..100")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
+
+
+    def date_limits(self, reference: pd.Timestamp | None = None) -> DateLimits:
+        """The plausible date range and time zone that validation applies to the data."""
+        return DateLimits(timezone=self.timezone, max_years_ahead=self.max_years_ahead, reference=reference)
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones())
 
 
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
@@ -89,6 +112,8 @@ def _coerce(source: str, raw: dict[str, Any]) -> dict[str, Any]:
         ok = isinstance(value, kind) and not isinstance(value, bool)
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             ok, value = True, float(value)
+        if kind is float and ok and not math.isfinite(value):
+            raise ConfigError(f"{source}: {key} must be a finite number, got {value!r}")
         if not ok:
             raise ConfigError(f"{source}: {key} must be {word}, got {value!r}")
         out[key] = value
@@ -114,6 +139,10 @@ def load_settings(path: str | Path | None = None) -> Settings:
             text = p.read_text(encoding="utf-8-sig")
         except OSError as exc:
             raise ConfigError(f"cannot read settings file {p}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a text (YAML) settings file: it is not UTF-8 text") from None
+        if "\x00" in text:
+            raise ConfigError(f"{p}: not a text (YAML) settings file: it holds binary data")
         merged = _merge(merged, _coerce(str(p), _read_yaml(text, str(p))))
         source = str(p)
     try:

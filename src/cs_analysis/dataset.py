@@ -5,8 +5,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from cs_analysis.config import Settings
 
 from cs_analysis.io import EVENTS_FOLDER, read_raw_tables
 from cs_analysis.validation import validate_tables
@@ -64,21 +68,26 @@ class Dataset:
         return pd.DataFrame(rows)
 
 
-def load_dataset(path: str | Path) -> Dataset:
+def load_dataset(path: str | Path, settings: Settings | None = None) -> Dataset:
     """Load and validate the dataset at ``path`` (folder of CSV/Parquet, or a DuckDB file).
 
     CSV files may be UTF-8, UTF-8 with BOM or CP932 (Excel's Shift-JIS). A folder without a usage
     table but with raw product events in ``events/`` (Parquet) gets its usage table from them
     (:mod:`cs_analysis.events`). Raises
-    :class:`~cs_analysis.validation.ValidationError` listing every problem when the data breaks
-    the contract, :class:`~cs_analysis.errors.DataError` when it cannot be read.
+    :class:`~cs_analysis.errors.ValidationError` listing every problem when the data breaks
+    the contract, :class:`~cs_analysis.errors.DataError` when it cannot be read. ``settings``
+    give the time zone and the plausible date range (default: the shipped settings). An
+    optional table with a header and no rows is read as empty (e.g. no tickets yet).
 
     >>> ds = load_dataset("data/demo")            # doctest: +SKIP
     >>> ds.subscriptions.columns.tolist()         # doctest: +SKIP
     ['account_id', 'month', 'product', 'licenses', 'mrr']
     """
+    from cs_analysis.config import load_settings
+
+    settings = settings or load_settings()
     raw, notes = read_raw_tables(path)
-    typed = validate_tables(raw, str(path))
+    typed = validate_tables(raw, str(path), settings.date_limits(), notes)
     if "usage" in raw and raw["usage"].source.startswith(EVENTS_FOLDER):
         from cs_analysis.events import complete_usage
 

@@ -7,6 +7,8 @@ docs/data-contract.md is the human-readable form of the same thing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import pandas as pd
 from typing import Literal
 
 Kind = Literal["id", "str", "int", "float", "money", "date", "month"]
@@ -29,6 +31,7 @@ class Column:
     max: float | None = None
     allowed: tuple[str, ...] | None = None
     doc: str = ""
+    planned: bool = False  # a date that may lie further ahead (a due date), see DateLimits
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,25 @@ class Table:
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
+
+
+@dataclass(frozen=True)
+class DateLimits:
+    """Dates outside ``earliest``..``reference + max_years_ahead`` are validation errors (a
+    planned date — a due date — may lie up to ``planned_years_ahead`` ahead); date-times with a
+    UTC offset become local date-times of ``timezone``. ``reference``: today, or the dataset's
+    as-of date."""
+
+    timezone: str = "Asia/Tokyo"
+    max_years_ahead: int = 1
+    planned_years_ahead: int = 10
+    earliest: pd.Timestamp = pd.Timestamp("1900-01-01")
+    reference: pd.Timestamp | None = None
+
+    def latest(self, col: Column) -> pd.Timestamp:
+        ref = self.reference if self.reference is not None else pd.Timestamp.now(self.timezone).tz_localize(None)
+        years = self.planned_years_ahead if col.planned else self.max_years_ahead
+        return (ref.normalize() + pd.DateOffset(years=years)).normalize()
 
 
 def _account() -> Column:
@@ -155,7 +177,7 @@ TABLES: tuple[Table, ...] = (
         (
             _account(),
             Column("objective", "str"),
-            Column("due_date", "date"),
+            Column("due_date", "date", planned=True),
             Column("completed_date", "date", nullable=True, doc="empty while open"),
         ),
         key=("account_id", "objective"),

@@ -9,6 +9,7 @@ across dimensions).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,8 @@ class Scorecard:
 def _number(raw: Any, where: str, low: float | None = None, high: float | None = None) -> float:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise ConfigError(f"{where} must be a number, got {raw!r}")
+    if not math.isfinite(raw):
+        raise ConfigError(f"{where} must be a finite number, got {raw!r}")
     if (low is not None and raw < low) or (high is not None and raw > high):
         raise ConfigError(f"{where} must be in [{low}, {high}], got {raw!r}")
     return float(raw)
@@ -147,9 +150,13 @@ def parse_scorecard(raw: Any, source: str = "health") -> Scorecard:
                          for m, s in _mapping(spec.get("measures"), f"{where}.measures").items())
         if not measures:
             raise ConfigError(f"{where}: needs at least one measure")
+        if not any(m.weight > 0 for m in measures):
+            raise ConfigError(f"{where}.measures: every measure weight is 0; give at least one a weight > 0")
         dimensions.append(Dimension(name, _number(spec.get("weight", 1), f"{where}.weight", 0), measures))
     if not dimensions:
         raise ConfigError(f"{source}.dimensions: needs at least one dimension")
+    if not any(d.weight > 0 for d in dimensions):
+        raise ConfigError(f"{source}.dimensions: every dimension weight is 0; give at least one a weight > 0")
     levels = _mapping(top.get("levels"), f"{source}.levels", {"good", "healthy", "caution"})
     minimums = tuple(_number(levels.get(k), f"{source}.levels.{k}", 0, 100) for k in ("caution", "healthy", "good"))
     if not minimums[0] < minimums[1] < minimums[2]:
