@@ -17,11 +17,18 @@ import pandas as pd
 from cs_analysis.config import Settings
 from cs_analysis.dataset import Dataset
 from cs_analysis.drivers import contributions, top_drivers, transformed_means
-from cs_analysis.errors import DataError
-from cs_analysis.features import LABEL, FeatureBuilder, feature_columns
-from cs_analysis.health import month_ends
-from cs_analysis.model import Backtest, backtest, calibrated, calibration_table, make_pipeline
-from cs_analysis.health import LEVEL_NAMES_JA
+from cs_analysis.errors import DataError, HistoryError
+from cs_analysis.features import LABEL, FeatureBuilder, feature_columns, features_off
+from cs_analysis.health import LEVEL_NAMES_JA, month_ends
+from cs_analysis.model import (
+    MIN_CLASS_ROWS,
+    Backtest,
+    backtest,
+    calibrated,
+    calibration_table,
+    make_pipeline,
+    min_observation_dates,
+)
 
 NEXT_ACTIONS = {  # touch tier → (English, Japanese)
     "high": ("owner call or meeting", "担当CSMから電話・面談"),
@@ -58,10 +65,44 @@ def training_rows(dataset: Dataset, settings: Settings, as_of: pd.Timestamp, hor
     months = builder.scorer.signals.cube.months
     # a churn in month m is known on m's first day (no bill), so labels need months ≤ as_of's
     last = min(pd.Period(as_of, "M"), months[-1]) - horizon_months
-    if last < months[1]:
-        raise DataError(f"not enough history before {as_of:%Y-%m-%d} for {horizon_months}-month labels")
+    dates = (last - months[1]).n + 1 if last >= months[1] else 0
+    if dates < min_observation_dates(horizon_months):
+        need = min_observation_dates(horizon_months) + horizon_months + 1
+        raise HistoryError(
+            f"train needs at least {need} months of subscriptions up to --as-of {as_of:%Y-%m-%d} "
+            f"(the opening month, {min_observation_dates(horizon_months)} month ends for the time-ordered "
+            f"backtest and {horizon_months} months for their labels); the data covers "
+            f"{months[0]}..{months[-1]}, which gives {max(dates, 0)} such month ends")
     rows = builder.build(month_ends(months[1], last))
     return rows[rows[LABEL].notna()].reset_index(drop=True)
+
+
+def _usable_features(rows: pd.DataFrame, numeric: list[str], categorical: list[str]
+                     ) -> tuple[list[str], list[str], list[str]]:
+    """The feature columns with a value in at least one training row, and the notes on the rest
+    (a column missing in every row carries nothing to learn, and breaks some estimators)."""
+    empty = [c for c in numeric if rows[c].isna().all()]
+    notes = []
+    off = features_off(rows.columns)
+    if off:
+        notes.append(f"features off (their table is absent): {', '.join(off)}")
+    if empty:
+        notes.append(f"features left out (no value in any training row): {', '.join(empty)}")
+    return [c for c in numeric if c not in empty], categorical, notes
+
+
+def _check_labels(rows: pd.DataFrame, as_of: pd.Timestamp, horizon_months: int) -> None:
+    y = rows[LABEL].astype(bool)
+    churned, stayed = int(y.sum()), int((~y).sum())
+    window = (f"{rows['as_of'].min():%Y-%m-%d}..{rows['as_of'].max():%Y-%m-%d}" if len(rows)
+              else "no observation date")
+    if churned < MIN_CLASS_ROWS or stayed < MIN_CLASS_ROWS:
+        what = "no account churned" if churned == 0 else ("every account churned" if stayed == 0 else
+                                                          f"{churned} churned and {stayed} retained observations")
+        raise HistoryError(
+            f"train needs at least {MIN_CLASS_ROWS} churned and {MIN_CLASS_ROWS} retained observations "
+            f"(account × month end, churn within {horizon_months} months) before --as-of {as_of:%Y-%m-%d}; "
+            f"the history ({window}) has {what}: nothing to learn from")
 
 
 def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp, horizon_months: int = 3,
@@ -69,9 +110,11 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
     """Backtest the candidates and fit the chosen one on every row labelled by ``as_of``."""
     as_of = pd.Timestamp(as_of).normalize()
     rows = training_rows(dataset, settings, as_of, horizon_months)
+    _check_labels(rows, as_of, horizon_months)
     if truth is not None:
         rows = rows.merge(truth, on=["account_id", "as_of"], how="left")
     numeric, categorical = feature_columns(rows.drop(columns=["oracle"], errors="ignore"))
+    numeric, categorical, notes = _usable_features(rows, numeric, categorical)
     bt = backtest(rows, numeric, categorical, horizon_months,
                   oracle="oracle" if truth is not None else None, seed=seed)
     x, y = rows[numeric + categorical], rows[LABEL].astype(bool).to_numpy()
@@ -99,6 +142,7 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
         "calibration": calibration_table(pooled["churned"], pooled[bt.chosen]).to_dict(orient="records"),
         "data_fingerprint": dataset.fingerprint(),
         "seed": seed,
+        "notes": notes,
     }
     bundle = {"model": model, "explainer": explainer,
               "explainer_means": transformed_means(explainer, x, numeric + categorical)}
@@ -130,6 +174,8 @@ def at_risk_accounts(bundle: dict[str, Any], meta: dict[str, Any], dataset: Data
     level, touch tier, owner and a next action by touch tier; with ``capacity``, each owner's
     first ``capacity`` accounts are marked ``assigned``."""
     rows = FeatureBuilder(dataset, settings, meta["horizon_months"]).at(as_of)
+    if rows.empty:
+        raise HistoryError(f"no account is active on {pd.Timestamp(as_of):%Y-%m-%d}: nothing to score")
     scored = predict(bundle, meta, rows)
     acc = dataset.accounts.set_index("account_id")
     arr = rows["mrr"].to_numpy() * 12

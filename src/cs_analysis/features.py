@@ -55,18 +55,21 @@ class FeatureBuilder:
         health = self.scorer.at(as_of, reasons=False).set_index("account_id")
         s = self.settings
         out = pd.DataFrame(index=sig.index)
+        # a feature whose table is absent is not built at all (see features_off)
         for col in SIGNAL_FEATURES:
             if col == "mrr_change_3m":
                 out[col] = np.divide(sig["mrr"] - sig["mrr_3m_ago"], sig["mrr_3m_ago"],
                                      out=np.full(len(sig), np.nan), where=sig["mrr_3m_ago"].to_numpy() > 0)
             elif col == "onboarding_overdue":  # still onboarding three months after the first bill
-                out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).astype(float)
+                if "milestones_done" in sig:
+                    out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).astype(float)
             elif col == "champion_change_180d":
-                out[col] = (sig["days_since_champion_change"] <= 180).astype(float) \
-                    if "days_since_champion_change" in sig else np.nan
-            else:
-                out[col] = sig[col].astype(float) if col in sig else np.nan
-        for col in [*DIMENSIONS, "score"]:
+                if "days_since_champion_change" in sig:
+                    days = s.health.champion_cap_days
+                    out[col] = (sig["days_since_champion_change"] <= days).astype(float)
+            elif col in sig:
+                out[col] = sig[col].astype(float)
+        for col in [*self.scorer.dimensions_on, "score"]:
             out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy()
         out["health_level"] = health["level"].reindex(sig.index).to_numpy().astype(float)
         for col in [c for c in health.columns if c.startswith("flag_")]:
@@ -93,6 +96,13 @@ class FeatureBuilder:
             months = self.scorer.signals.cube.months
             dates = month_ends(months[1], months[-1])
         return pd.concat([self.at(d) for d in dates], ignore_index=True)
+
+
+def features_off(columns: Sequence[str]) -> list[str]:
+    """The signal and health-dimension features missing from ``columns`` (rows built by
+    :class:`FeatureBuilder`): those whose table is absent from the dataset."""
+    built = set(columns)
+    return [c for c in [*SIGNAL_FEATURES, *(f"health_{d}" for d in DIMENSIONS)] if c not in built]
 
 
 def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:

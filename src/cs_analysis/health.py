@@ -22,6 +22,10 @@ from cs_analysis.signals import SignalBuilder
 
 LEVEL_NAMES_EN = np.array(["", *(LEVELS[k][0] for k in (1, 2, 3, 4))], dtype=object)  # index = level
 LEVEL_NAMES_JA = np.array(["", *(LEVELS[k][1] for k in (1, 2, 3, 4))], dtype=object)
+# the table each flag needs ("onboarding rule": the onboarding rule's own data)
+FLAG_TABLES = {"no_contact": "touchpoints", "onboarding_stuck": "onboarding rule", "champion_change": "champion_changes",
+               "low_utilisation": "usage", "detractor": "nps_responses", "severe_ticket": "tickets",
+               "seats_down": "subscriptions"}
 FLAGS = {  # flag: (English, Japanese)
     "no_contact": ("no CS contact for {days}+ days", "{days}日以上CS接点なし"),
     "onboarding_stuck": ("onboarding stuck", "オンボーディング停滞"),
@@ -73,14 +77,40 @@ class HealthScorer:
         return [(d.name, m.name, m) for d, m in self.settings.health.measures() if available[m.name]]
 
     @property
+    def dimensions_on(self) -> list[str]:
+        """Dimensions with at least one measure whose table is present."""
+        return [d.name for d in self.settings.health.dimensions if any(m[0] == d.name for m in self._measures)]
+
+    @property
     def notes(self) -> list[str]:
-        """Which measures are switched off because their table (or column) is absent."""
+        """What is switched off because its table (or column) is absent: measures (the rest are
+        re-weighted), flags and Karakuri's rules; one line each."""
         available = self.signals.available()
         off = [m.name for _, m in self.settings.health.measures() if not available[m.name]]
-        if not off:
-            return []
-        return [f"measures switched off (table or column absent): {', '.join(off)}; "
-                "the remaining measures are re-weighted"]
+        notes = []
+        if off:
+            notes.append(f"measures switched off (table or column absent): {', '.join(off)}; "
+                         "the remaining measures are re-weighted")
+        rules = ("onboarding_stuck", "champion_change")  # said below, with their rules
+        flags_off = [f for f in FLAGS if not self.flag_available(f) and f not in rules]
+        if flags_off:
+            notes.append("flags switched off (table absent): " + ", ".join(
+                f"{f} (needs {FLAG_TABLES[f]})" for f in flags_off))
+        if not self.signals.onboarding_rule_on:
+            need = "usage" if self.settings.health.onboarding.rule == "steady_usage" else "onboarding"
+            notes.append(f"onboarding rule switched off (no {need} table): no account is capped as "
+                         "onboarding or flagged stuck, and the onboarding KPIs are empty")
+        if self.dataset.champion_changes is None:
+            notes.append("champion-change rule switched off (no champion_changes table): no level cap, "
+                         "no champion_change flag")
+        return notes
+
+    def flag_available(self, flag: str) -> bool:
+        """Whether the data behind a flag is present (see ``FLAG_TABLES``)."""
+        table = FLAG_TABLES[flag]
+        if table == "onboarding rule":
+            return self.signals.onboarding_rule_on
+        return getattr(self.dataset, table) is not None
 
     @cached_property
     def _targets(self) -> np.ndarray:
@@ -92,7 +122,9 @@ class HealthScorer:
 
     def at(self, as_of: str | pd.Timestamp, reasons: bool = True) -> pd.DataFrame:
         """One row per account active on ``as_of`` (billed that month): dimension points, score,
-        level and labels, caps, target, flags and (optionally) the top three reasons in words."""
+        level and labels, caps, target, flags and (optionally) the top three reasons in words.
+        A date outside the data's months is a :class:`~cs_analysis.errors.HistoryError`."""
+        self.signals.cube.require_day(pd.Timestamp(as_of))
         sig = self.signals.at(as_of)
         active = sig["active"].to_numpy()
         sig = sig[active]
@@ -114,8 +146,9 @@ class HealthScorer:
         raw_level = card.levels(score)
         champ = sig.get("days_since_champion_change", pd.Series(np.nan, index=sig.index)).to_numpy()
         recent_champion = champ <= card.champion_cap_days
-        onboarded = sig["onboarded"].to_numpy()
-        stuck = sig["onboarding_stuck"].to_numpy()
+        rule_on = self.signals.onboarding_rule_on  # off: nobody counts as onboarding or stuck
+        onboarded = sig["onboarded"].to_numpy() if rule_on else np.ones(len(sig), bool)
+        stuck = sig["onboarding_stuck"].to_numpy() if rule_on else np.zeros(len(sig), bool)
         level = np.where(recent_champion, np.minimum(raw_level, card.champion_cap_level), raw_level)
         level = np.where(~onboarded, np.minimum(level, card.onboarding_cap_level), level)
         level = np.where(stuck, np.minimum(level, card.stuck_cap_level), level)
@@ -141,7 +174,7 @@ class HealthScorer:
         def col(name: str) -> np.ndarray:
             return sig[name].to_numpy(dtype=float) if name in sig else np.full(len(sig), np.nan)
 
-        return {
+        flags = {
             "no_contact": col("days_since_contact") > self.settings.health.no_contact_days,
             "onboarding_stuck": stuck,
             "champion_change": recent_champion,
@@ -150,6 +183,7 @@ class HealthScorer:
             "severe_ticket": col("severe_tickets_90d") > 0,
             "seats_down": col("seat_trend") < 0,
         }
+        return {name: values for name, values in flags.items() if self.flag_available(name)}
 
     def _reasons(self, sig: pd.DataFrame, points: dict[str, np.ndarray],
                  dims: list) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from cs_analysis.errors import HistoryError
 from cs_analysis.health import HealthScorer, month_ends
 from cs_analysis.scorecard import DIMENSIONS, LEVELS
 
@@ -51,13 +52,18 @@ def backtest(scorer: HealthScorer, horizon_months: int = 3,
     and compare with churn in those months."""
     cube = scorer.signals.cube
     if dates is None:
-        last = cube.months[-1] - horizon_months
-        if last < cube.months[1]:
-            raise ValueError(f"the data is too short for a {horizon_months}-month back-test")
-        dates = month_ends(cube.months[1], last)
+        if len(cube.months) < horizon_months + 2:
+            raise HistoryError(
+                f"the health back-test needs at least {horizon_months + 2} months of subscriptions (the opening "
+                f"month, a month end to score and the {horizon_months} months after it); the data covers "
+                f"{cube.months[0]}..{cube.months[-1]} ({len(cube.months)} months)")
+        dates = month_ends(cube.months[1], cube.months[-1] - horizon_months)
     hist = scorer.history(dates)
     hist["churned"] = churn_within(scorer, hist, horizon_months)
     hist = hist[hist["churned"].notna() & (hist["level"] > 0)]
+    if hist.empty:
+        raise HistoryError(f"the health back-test found no scored account with {horizon_months} months of "
+                           "history after it")
     y = hist["churned"].astype(bool).to_numpy()
     by_level = hist.groupby("level")["churned"].agg(observations="size", churned="sum").reset_index()
     by_level["churned"] = by_level["churned"].astype(int)
@@ -112,7 +118,10 @@ def engagement_gaps(scorer: HealthScorer, as_of: str | pd.Timestamp) -> pd.DataF
 def onboarding_summary(scorer: HealthScorer, as_of: str | pd.Timestamp) -> dict[str, float]:
     """Onboarding KPIs on ``as_of`` over accounts active then: completion rate (%), median days
     from signup to completion (accounts completed by then), and accounts stuck past
-    ``stuck_after_days``."""
+    ``stuck_after_days``. Empty when the onboarding rule has no data (see
+    :attr:`SignalBuilder.onboarding_rule_on`)."""
+    if not scorer.signals.onboarding_rule_on:
+        return {}
     sig = scorer.signals.at(as_of)
     active = sig[sig["active"]]
     completed = active["onboarded"].to_numpy()

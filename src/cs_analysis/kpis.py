@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 from cs_analysis.activity import ActivityCube, build_activity
 from cs_analysis.config import Settings
 from cs_analysis.dataset import Dataset
-from cs_analysis.errors import DataError
+from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.health import HealthScorer
 from cs_analysis.ledger import MOVEMENTS, MonthRows, MrrCube, accumulate, build_cube, sum_by_account
 from cs_analysis.periods import Period, months_to_fiscal_year_end, parse_period
@@ -179,14 +179,16 @@ class KpiEngine:
             level[cols] = frame["level"].to_numpy()
             meets = np.zeros(n, bool)
             meets[cols] = frame["meets_target"].to_numpy()
-            no_contact = np.zeros(n, bool)
-            no_contact[cols] = frame["flag_no_contact"].to_numpy()
             active = sig["active"].to_numpy()
-            self._health_cache[row] = {
-                "level": level, "meets_target": meets, "no_contact": no_contact,
-                "onboarded": active & sig["onboarded"].to_numpy(),
-                "onboarding_stuck": active & sig["onboarding_stuck"].to_numpy(),
-            }
+            quantities = {"level": level, "meets_target": meets}
+            if "flag_no_contact" in frame:  # off without touchpoints: the KPI stays empty
+                no_contact = np.zeros(n, bool)
+                no_contact[cols] = frame["flag_no_contact"].to_numpy()
+                quantities["no_contact"] = no_contact
+            if self.scorer.signals.onboarding_rule_on:  # off without its data: KPIs empty
+                quantities["onboarded"] = active & sig["onboarded"].to_numpy()
+                quantities["onboarding_stuck"] = active & sig["onboarding_stuck"].to_numpy()
+            self._health_cache[row] = quantities
         return self._health_cache[row]
 
     @cached_property
@@ -223,7 +225,7 @@ class KpiEngine:
         p = period if isinstance(period, Period) else parse_period(period, self.settings.fiscal_year_start_month)
         first, last = self.cube.months[0], self.cube.months[-1]
         if p.start < first or p.end > last:
-            raise DataError(
+            raise HistoryError(
                 f"period {p.label} ({p.first}..{p.last}) needs data from {p.start} (the month before "
                 f"it starts) to {p.end}, but the subscriptions cover {first}..{last}"
             )
@@ -300,7 +302,10 @@ class KpiEngine:
         out["caution_or_action_start"] = (level_start == 1) | (level_start == 2)
         out["caution_or_action_end"] = (level == 1) | (level == 2)
         for key in ("meets_target", "onboarded", "onboarding_stuck", "no_contact"):
-            out[f"{key}_end"] = np.vstack([h[key] for h in end])
+            if key in end[0]:
+                out[f"{key}_end"] = np.vstack([h[key] for h in end])
+        if not self.scorer.signals.onboarding_rule_on:
+            return out
         first_day = self.cube.months[i1].start_time.to_numpy().astype("datetime64[D]").astype(np.int64)
         last_day = self.cube.months[i2].end_time.to_numpy().astype("datetime64[D]").astype(np.int64)
         done = self.scorer.signals.onboarded_day
@@ -445,9 +450,11 @@ class KpiEngine:
             v["caution_or_action_accounts_start"] = total["caution_or_action_start"]
             v["caution_or_action_accounts_end"] = total["caution_or_action_end"]
             v["target_achievement_rate"] = _rate(total["meets_target_end"], total["scored_end"])
-            v["onboarding_completion_rate"] = _rate(total["onboarded_end"], n_e)
-            v["onboarding_stuck_accounts"] = total["onboarding_stuck_end"]
-            v["no_contact_accounts"] = total["no_contact_end"]
+            if "onboarded_end" in total:
+                v["onboarding_completion_rate"] = _rate(total["onboarded_end"], n_e)
+                v["onboarding_stuck_accounts"] = total["onboarding_stuck_end"]
+            if "no_contact_end" in total:
+                v["no_contact_accounts"] = total["no_contact_end"]
         return v
 
     def _lifetimes(self, codes: np.ndarray, names: list[str], ends: np.ndarray) -> np.ndarray:
@@ -544,7 +551,7 @@ def compute_kpis(dataset: Dataset, period: str | Period, settings: Settings,
 def _shifted_kpis(engine: KpiEngine, period: Period, by: Sequence[str]) -> pd.DataFrame | None:
     try:
         return engine.kpis(engine.period(period), by)
-    except DataError:  # the comparison period lies outside the data: its columns stay empty
+    except HistoryError:  # the comparison period lies outside the data: its columns stay empty
         return None
 
 

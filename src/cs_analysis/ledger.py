@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cs_analysis.errors import DataError
+from cs_analysis.errors import DataError, HistoryError
 
 MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
 
@@ -38,6 +38,16 @@ class MrrCube:
     pair_product: np.ndarray
     pair_mrr: np.ndarray
     pair_licenses: np.ndarray
+
+    def require_day(self, day: pd.Timestamp, what: str = "as-of date") -> None:
+        """A :class:`HistoryError` unless ``day`` falls in a month of the data."""
+        month = pd.Period(day, "M")
+        if len(self.months) == 0 or not self.months[0] <= month <= self.months[-1]:
+            first = self.months[0].start_time if len(self.months) else None
+            last = self.months[-1].end_time if len(self.months) else None
+            span = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}" if first is not None else "nothing"
+            raise HistoryError(f"the {what} {pd.Timestamp(day):%Y-%m-%d} is outside the data: the subscriptions "
+                               f"cover {span}; choose a date in that range")
 
     @cached_property
     def mrr(self) -> np.ndarray:

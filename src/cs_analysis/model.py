@@ -24,8 +24,19 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from cs_analysis.errors import HistoryError, ModelError
+
 CANDIDATES = ("logistic", "gradient_boosting")
 LOGISTIC_C = 0.3
+N_FOLDS = 3  # time-ordered backtest folds
+MIN_TRAIN_DATES = 6  # observation dates the first fold trains on
+CALIBRATION_FOLDS = 3
+MIN_CLASS_ROWS = 10  # churned and retained rows needed to train at all
+
+
+def min_observation_dates(horizon_months: int, n_folds: int = N_FOLDS) -> int:
+    """Observation dates (month ends with complete labels) a time-ordered backtest needs."""
+    return MIN_TRAIN_DATES + horizon_months + n_folds
 
 
 def make_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str], seed: int = 0) -> Pipeline:
@@ -50,14 +61,14 @@ def make_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str],
             l2_regularization=1.0, early_stopping=False, random_state=seed,
             categorical_features=list(range(n_num, n_num + len(categorical))) or None)
         return Pipeline([("prep", prep), ("model", model)])
-    raise ValueError(f"unknown model kind {kind!r}; use {', '.join(CANDIDATES)}")
+    raise ModelError(f"unknown model kind {kind!r}; use {', '.join(CANDIDATES)}")
 
 
 def calibrated(kind: str, numeric: Sequence[str], categorical: Sequence[str], seed: int = 0) -> CalibratedClassifierCV:
     """The pipeline with sigmoid calibration: one calibrator fitted on 3-fold out-of-fold
     predictions within the training rows, the pipeline itself refitted on all of them (so the
     ranking — ROC AUC — is the pipeline's own)."""
-    cv = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    cv = StratifiedKFold(n_splits=CALIBRATION_FOLDS, shuffle=True, random_state=seed)
     return CalibratedClassifierCV(make_pipeline(kind, numeric, categorical, seed), method="sigmoid",
                                   cv=cv, ensemble=False)
 
@@ -114,15 +125,20 @@ class Backtest:
     cutoffs: list[pd.Timestamp] = field(default_factory=list)
 
 
-def time_folds(dates: pd.Series, horizon_months: int, n_folds: int = 3,
-               min_train_dates: int = 6) -> list[tuple[pd.Timestamp, np.ndarray, np.ndarray]]:
+def time_folds(dates: pd.Series, horizon_months: int, n_folds: int = N_FOLDS,
+               min_train_dates: int = MIN_TRAIN_DATES) -> list[tuple[pd.Timestamp, np.ndarray, np.ndarray]]:
     """(cutoff, train mask, test mask) for time-ordered folds: train on observation dates at
     least ``horizon_months`` before the cutoff (labels never overlap the test window), test on
-    dates from the cutoff up to the next one."""
+    dates from the cutoff up to the next one. Too few dates is a :class:`HistoryError`."""
     unique = np.sort(dates.unique())
-    if len(unique) < min_train_dates + horizon_months + n_folds:
-        raise ValueError(f"too few observation dates ({len(unique)}) for a {n_folds}-fold backtest "
-                         f"with a {horizon_months}-month gap")
+    need = min_train_dates + horizon_months + n_folds
+    if len(unique) < need:
+        span = f" ({pd.Timestamp(unique[0]):%Y-%m-%d}..{pd.Timestamp(unique[-1]):%Y-%m-%d})" if len(unique) else ""
+        raise HistoryError(
+            f"the time-ordered backtest needs at least {need} month ends with complete labels "
+            f"({min_train_dates} to train on, a {horizon_months}-month gap, {n_folds} test folds); "
+            f"the history gives {len(unique)}{span}: it needs {need + horizon_months + 1} months of data "
+            "before the training date")
     start = len(unique) // 2
     cut_idx = np.linspace(start, len(unique) - 1, n_folds + 1).astype(int)[:-1]
     cutoffs = [pd.Timestamp(unique[i]) for i in cut_idx]
@@ -149,6 +165,12 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
     rows, preds = [], []
     folds = time_folds(frame["as_of"], horizon_months, n_folds)
     for cutoff, train, test in folds:
+        churned, stayed = int(y[train].sum()), int((~y[train]).sum())
+        if min(churned, stayed) < CALIBRATION_FOLDS:
+            raise HistoryError(
+                f"the backtest fold at {cutoff:%Y-%m-%d} trains on {churned} churned and {stayed} retained "
+                f"observations; each needs at least {CALIBRATION_FOLDS}: the history before it has too few "
+                "churns to backtest a model")
         fold_pred = pd.DataFrame({"as_of": frame["as_of"][test], "churned": y[test], "cutoff": cutoff})
         for kind in CANDIDATES:
             model = calibrated(kind, numeric, categorical, seed).fit(x[train], y[train])
@@ -173,5 +195,8 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
                                                        not model_name.startswith("baseline"))})
     overall_table = pd.DataFrame(overall)
     mean_auc = folds_table[folds_table["model"].isin(CANDIDATES)].groupby("model")["roc_auc"].mean()
+    if mean_auc.isna().all():
+        raise HistoryError("no backtest test window holds both churned and retained accounts, so the "
+                           "candidates cannot be compared: a longer history with churn in its later months is needed")
     return Backtest(folds_table, overall_table, predictions, str(mean_auc.idxmax()), horizon_months,
                     [f[0] for f in folds])

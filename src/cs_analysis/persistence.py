@@ -15,7 +15,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from cs_analysis.errors import CsAnalysisError
+from cs_analysis.errors import ModelError
 from cs_analysis.io import atomic_path
 
 FORMAT = 1
@@ -31,10 +31,6 @@ ALLOWED_TYPES = {
     "numpy.dtype",
 }
 PACKAGES = ("cs-analysis", "scikit-learn", "skops", "numpy", "pandas", "scipy")
-
-
-class ModelError(CsAnalysisError):
-    """A model file cannot be used."""
 
 
 def _sha256(path: Path) -> str:
@@ -76,8 +72,15 @@ def save_model(bundle: dict[str, Any], meta: dict[str, Any], path: str | Path) -
 
 
 def load_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of the model file ``path`` (format checked), without loading the model."""
-    path = Path(path)
+    """The metadata of the model file ``path`` (format and every field the code reads checked),
+    without loading the model."""
+    meta = _read_metadata(Path(path))
+    _check_metadata(meta, metadata_path(path))
+    return meta
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """The metadata JSON of ``path``: an object of this version's format."""
     meta_file = metadata_path(path)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
@@ -87,17 +90,57 @@ def load_metadata(path: str | Path) -> dict[str, Any]:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelError(f"{meta_file}: not valid metadata JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{meta_file}: the metadata must be a JSON object, not {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise ModelError(f"{path}: model format {meta.get('format')!r}; this version reads format {FORMAT}")
+    if not isinstance(meta.get("versions", {}), dict):
+        raise ModelError(f"{meta_file}: 'versions' must be an object of package versions")
     return meta
 
 
+def _check_metadata(meta: dict[str, Any], where: Path) -> None:
+    """Every field the code reads has its type (an edited metadata file fails here, in words)."""
+    problems = []
+
+    def is_text_list(value: object) -> bool:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+    kind = meta.get("kind")
+    if kind not in ("accounts", "table"):
+        problems.append(f"kind must be 'accounts' or 'table', got {kind!r}")
+    for key in ("numeric_features", "categorical_features"):
+        if not is_text_list(meta.get(key)):
+            problems.append(f"{key} must be a list of column names, got {meta.get(key)!r}")
+    if not isinstance(meta.get("model"), str):
+        problems.append(f"model must be text, got {meta.get('model')!r}")
+    if kind == "accounts":
+        h = meta.get("horizon_months")
+        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+            problems.append(f"horizon_months must be a whole number >= 1, got {h!r}")
+        dims = meta.get("measure_dimensions", {})
+        if not isinstance(dims, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in dims.items()):
+            problems.append("measure_dimensions must map measure names to dimension names")
+        for key in ("backtest_overall", "backtest_folds", "calibration"):
+            if key in meta and not (isinstance(meta[key], list) and all(isinstance(r, dict) for r in meta[key])):
+                problems.append(f"{key} must be a list of rows (objects)")
+    if kind == "table":
+        if not isinstance(meta.get("label"), str):
+            problems.append(f"label must be text, got {meta.get('label')!r}")
+        if meta.get("id") is not None and not isinstance(meta.get("id"), str):
+            problems.append(f"id must be text or null, got {meta.get('id')!r}")
+    if problems:
+        raise ModelError(f"{where}: the model metadata is not usable (edited by hand?): " + "; ".join(problems))
+
+
 def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model bundle and its metadata, after every check (see module docs)."""
+    """The model bundle and its metadata, after the file checks (see module docs): checksum,
+    scikit-learn version, allowed types. :func:`open_model` also checks that the two belong
+    together, as scoring needs."""
     import skops.io as sio
 
     path = Path(path)
-    meta = load_metadata(path)
+    meta = _read_metadata(path)
     if _sha256(path) != meta.get("model_sha256"):
         raise ModelError(f"{path}: the file does not match its metadata checksum: tampered or corrupted")
     trained = str(meta.get("versions", {}).get("scikit-learn", ""))
@@ -111,4 +154,24 @@ def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     refused = sorted(set(untrusted) - ALLOWED_TYPES)
     if refused:
         raise ModelError(f"{path}: refuses to load untrusted type(s): {', '.join(refused)}")
-    return sio.load(path, trusted=list(untrusted)), meta
+    try:
+        return sio.load(path, trusted=list(untrusted)), meta
+    except Exception as exc:  # a damaged archive or object tree
+        raise ModelError(f"{path}: not a readable skops file ({exc})") from None
+
+
+def open_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`load_model`, then the checks scoring relies on: every metadata field the code reads
+    has its type, and the metadata's feature list is the one the model was fitted on (an edited
+    metadata file is refused in words, not with an error deep inside scikit-learn)."""
+    bundle, meta = load_model(path)
+    _check_metadata(meta, metadata_path(path))
+    expected = [*meta["numeric_features"], *meta["categorical_features"]]
+    fitted = getattr(bundle.get("model") if isinstance(bundle, dict) else None, "feature_names_in_", None)
+    if not isinstance(bundle, dict) or {"model", "explainer", "explainer_means"} - set(bundle):
+        raise ModelError(f"{path}: not a cs-analysis model (the file lacks its model, explainer or means)")
+    if fitted is not None and sorted(map(str, fitted)) != sorted(expected):
+        raise ModelError(f"{metadata_path(path)}: its feature list does not match the model file (the model "
+                         f"was fitted on {len(fitted)} columns, the metadata names {len(expected)}): "
+                         "was the metadata edited? Retrain, or restore the metadata written with the model")
+    return bundle, meta

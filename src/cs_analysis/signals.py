@@ -136,6 +136,16 @@ class SignalBuilder:
         acc = self.dataset.accounts.set_index("account_id").reindex(self.cube.accounts)
         return day_numbers(acc["signup_date"]).astype(float)
 
+    @property
+    def onboarding_rule_on(self) -> bool:
+        """Whether the onboarding (maturity) rule has its data: the ``onboarding`` table for the
+        milestone rules, the ``usage`` table for ``steady_usage``. Off, no account counts as
+        onboarding, stuck or onboarded, and the onboarding signals are not built."""
+        rule = self.settings.health.onboarding.rule
+        if rule == "steady_usage":
+            return self.dataset.usage is not None
+        return self.dataset.onboarding is not None
+
     def available(self) -> dict[str, bool]:
         """Whether each scorecard measure can be computed from the tables present."""
         ds = self.dataset
@@ -203,13 +213,15 @@ class SignalBuilder:
             out["roi_measured_365d"] = (idx["roi"].count_between(d - 365, d) > 0).astype(float)
         if idx["champion"] is not None:
             out["days_since_champion_change"] = d - idx["champion"].last_day(d)
-        onboarded = self.onboarded_day <= d
-        out["milestones_done"] = (self.milestones_day <= d).astype(float)
-        out["onboarded"] = onboarded
-        out["days_to_onboard"] = np.where(onboarded, self.onboarded_day - self.signup_day, np.nan)
         out["days_since_signup"] = d - self.signup_day
-        stuck_after = self.settings.health.onboarding.stuck_after_days
-        out["onboarding_stuck"] = ~onboarded & (out["days_since_signup"] > stuck_after)
+        if self.onboarding_rule_on:
+            onboarded = self.onboarded_day <= d
+            if self.dataset.onboarding is not None:
+                out["milestones_done"] = (self.milestones_day <= d).astype(float)
+            out["onboarded"] = onboarded
+            out["days_to_onboard"] = np.where(onboarded, self.onboarded_day - self.signup_day, np.nan)
+            stuck_after = self.settings.health.onboarding.stuck_after_days
+            out["onboarding_stuck"] = ~onboarded & (out["days_since_signup"] > stuck_after)
         frame = pd.DataFrame(out, index=cube.accounts)
         frame.insert(0, "as_of", day)
         return frame

@@ -21,13 +21,14 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from cs_analysis.churn import predict
 from cs_analysis.drivers import transformed_means
-from cs_analysis.errors import DataError
+from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.io import read_csv_any_encoding
 from cs_analysis.model import CANDIDATES, calibrated, calibration_table, make_pipeline, metrics
 
 POSITIVE = {"1", "1.0", "yes", "y", "true", "t", "churned", "churn", "はい", "あり", "有", "解約"}
 NEGATIVE = {"0", "0.0", "no", "n", "false", "f", "active", "retained", "いいえ", "なし", "無", "継続"}
 LEAKAGE_AUC = 0.95
+MIN_TABLE_CLASS_ROWS = 10  # rows of each label the 5-fold cross-validation needs
 MAX_CATEGORY_SHARE = 0.5  # text columns with more distinct values than this share are free text
 
 
@@ -46,12 +47,23 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: no such file")
     if path.suffix.lower() == ".parquet":
         try:
-            return pd.read_parquet(path)
+            frame = pd.read_parquet(path)
         except Exception as exc:  # pyarrow raises several types for bad files
             raise DataError(f"{path.name}: cannot read Parquet: {exc}") from None
+        frame.attrs["row_offset"] = 1  # messages count Parquet rows from 1
+        return frame
     if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
         raise DataError(f"{path}: expected a .csv or .parquet file")
-    return read_csv_any_encoding(path)
+    frame = read_csv_any_encoding(path)
+    frame.attrs["row_offset"] = 2  # the header is row 1
+    return frame
+
+
+def _rows(frame: pd.DataFrame | pd.Series, mask: np.ndarray | pd.Series, k: int = 5) -> str:
+    """The first ``k`` source row numbers of ``mask`` (CSV rows count the header as row 1)."""
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    shown = ", ".join(str(i + frame.attrs.get("row_offset", 2)) for i in idx[:k])
+    return shown + (", ..." if len(idx) > k else "")
 
 
 def _as_number(series: pd.Series) -> pd.Series | None:
@@ -78,8 +90,7 @@ def parse_label(series: pd.Series, column: str) -> np.ndarray:
     if empty.any() or bad.any():
         problems = []
         if empty.any():
-            rows = np.flatnonzero(empty.to_numpy())[:5] + 2
-            problems.append(f"{int(empty.sum())} empty cell(s) (rows {', '.join(map(str, rows))})")
+            problems.append(f"{int(empty.sum())} empty cell(s) (rows {_rows(series, empty)})")
         if bad.any():
             values = ", ".join(repr(v) for v in pd.unique(series[bad])[:5])
             problems.append(f"{int(bad.sum())} value(s) that are not yes/no, true/false or 1/0: {values}")
@@ -102,6 +113,11 @@ def prepare(frame: pd.DataFrame, label: str | None, id_col: str | None) -> tuple
         series = frame[col]
         numbers = _as_number(series)
         if numbers is not None:
+            infinite = numbers.notna() & ~np.isfinite(numbers)
+            if infinite.any():
+                raise DataError(f"column {col!r}: {int(infinite.sum())} value(s) are not finite numbers "
+                                f"(inf, or too large such as 1e400) in rows {_rows(frame, infinite)}; "
+                                "fix or empty those cells")
             if numbers.nunique(dropna=True) <= 1:
                 notes.append(f"left out {col!r}: constant")
                 continue
@@ -143,6 +159,11 @@ def train_table(frame: pd.DataFrame, label: str, id_col: str | None = None, seed
                 source: str = "") -> TableModel:
     """Cross-validate the candidates, refit the best on every row; return model, metadata, notes."""
     y = parse_label(frame[label], label)
+    churned, retained = int(y.sum()), int((~y).sum())
+    if min(churned, retained) < MIN_TABLE_CLASS_ROWS:
+        raise HistoryError(f"train --table needs at least {MIN_TABLE_CLASS_ROWS} rows of each label (churned and "
+                           f"not) for its cross-validation; the table has {churned} churned and {retained} "
+                           f"other rows")
     x, numeric, categorical, notes = prepare(frame, label, id_col)
     notes += leakage_warnings(x, y, numeric, categorical)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
