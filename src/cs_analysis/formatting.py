@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import math
+import re
 
 import pandas as pd
 
@@ -26,6 +28,22 @@ def format_value(value: object, unit: str, currency: str = "JPY") -> str:
     if unit == "score":
         return f"{x:+.1f}"
     return f"{x:,.0f}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")  # inline markup, links, tables, math
+
+
+def md_escape(text: object) -> str:
+    """``text`` safe to place in Markdown (and so in the report's HTML): HTML special characters
+    escaped and Markdown punctuation backslash-escaped, so data or settings never become markup,
+    links or math."""
+    one_line = " ".join(str(text).splitlines())  # a line break could start a heading or a list
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=True))
+
+
+def plain_label(text: object) -> str:
+    """``text`` as a literal matplotlib label: ``$`` escaped so it is never read as mathtext."""
+    return str(text).replace("$", r"\$")
 
 
 def kpi_label(kpi: str, lang: str = "ja") -> str:

@@ -11,11 +11,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cs_analysis.errors import CsAnalysisError
-
-
-class PeriodError(CsAnalysisError):
-    """A period string cannot be parsed."""
+from cs_analysis.errors import PeriodError
 
 
 @dataclass(frozen=True)
@@ -65,9 +61,13 @@ def _month(text: str, whole: str) -> pd.Period:
 
 def parse_period(text: str, fiscal_year_start_month: int = 4) -> Period:
     """Parse a period string; fiscal forms use ``fiscal_year_start_month`` (FY2025 starts in 2025).
+    The label is the canonical spelling, whatever case or spacing was typed (``fy2025q1`` →
+    ``FY2025Q1``, ``2025-04 .. 2025-09`` → ``2025-04..2025-09``).
 
     >>> parse_period("FY2025Q1").months().astype(str).tolist()
     ['2025-04', '2025-05', '2025-06']
+    >>> parse_period(" fy2025q1 ").label
+    'FY2025Q1'
     """
     raw = text
     text = text.strip().upper()
@@ -75,20 +75,20 @@ def parse_period(text: str, fiscal_year_start_month: int = 4) -> Period:
         first = pd.Period(year=int(m.group(1)), month=fiscal_year_start_month, freq="M")
         if m.group(2):
             first += 3 * (int(m.group(2)) - 1)
-            return Period(raw, first, first + 2)
-        return Period(raw, first, first + 11)
+            return Period(text, first, first + 2)
+        return Period(text, first, first + 11)
     if m := re.fullmatch(r"(\d{4})Q([1-4])", text):
         first = pd.Period(year=int(m.group(1)), month=3 * int(m.group(2)) - 2, freq="M")
-        return Period(raw, first, first + 2)
+        return Period(text, first, first + 2)
     if ".." in text:
         a, b = (part.strip() for part in text.split("..", 1))
         first, last = _month(a, raw), _month(b, raw)
         if last < first:
             raise PeriodError(f"period {raw!r}: the range ends before it starts")
-        return Period(raw, first, last)
+        return Period(f"{first}..{last}", first, last)
     if _MONTH.fullmatch(text):
         month = _month(text, raw)
-        return Period(raw, month, month)
+        return Period(str(month), month, month)
     raise PeriodError(
         f"period {raw!r} not understood; use 2025-07, 2025Q3, FY2025, FY2025Q1 or 2025-04..2025-09"
     )

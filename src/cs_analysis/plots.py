@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from cs_analysis.formatting import plain_label
+
 matplotlib.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False,
                      "font.family": "IPAexGothic"})
 LEVEL_COLORS = {4: "#2e7d32", 3: "#8bc34a", 2: "#ffb300", 1: "#d32f2f"}
@@ -25,9 +27,9 @@ def mrr_waterfall(steps: list[tuple[str, float]], title: str) -> Figure:
         total = i in (0, len(steps) - 1)
         bottom = 0.0 if total else (running if value >= 0 else running + value)
         color = "#546e7a" if total else ("#2e7d32" if value >= 0 else "#d32f2f")
-        ax.bar(label, abs(value) if not total else value, bottom=bottom, color=color)
+        ax.bar(plain_label(label), abs(value) if not total else value, bottom=bottom, color=color)
         running = value if total else running + value
-    ax.set_title(title)
+    ax.set_title(plain_label(title))
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:,.1f}M"))
     ax.tick_params(axis="x", rotation=20)
     fig.tight_layout()
@@ -40,10 +42,11 @@ def trend_lines(trend: pd.DataFrame, kpis: dict[str, str], title: str, percent: 
     ax = fig.subplots()
     for kpi, label in kpis.items():
         rows = trend[(trend["kpi"] == kpi) & (trend["segment_by"] == "all")]
-        ax.plot(rows["month"], pd.to_numeric(rows["value"], errors="coerce"), marker="o", ms=3, label=label)
+        ax.plot(rows["month"], pd.to_numeric(rows["value"], errors="coerce"), marker="o", ms=3,
+                label=plain_label(label))
     if percent:
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.1f}%"))
-    ax.set_title(title)
+    ax.set_title(plain_label(title))
     ax.legend(frameon=False)
     fig.autofmt_xdate()
     fig.tight_layout()
@@ -57,9 +60,10 @@ def level_mix(counts: pd.DataFrame, labels: dict[int, str], title: str) -> Figur
     left = np.zeros(len(counts))
     for level in (4, 3, 2, 1):
         values = counts.get(level, pd.Series(0, index=counts.index)).to_numpy(dtype=float)
-        ax.barh(counts.index.astype(str), values, left=left, color=LEVEL_COLORS[level], label=labels[level])
+        ax.barh([plain_label(i) for i in counts.index], values, left=left, color=LEVEL_COLORS[level],
+                label=plain_label(labels[level]))
         left += values
-    ax.set_title(title)
+    ax.set_title(plain_label(title))
     ax.legend(ncol=4, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.15))
     fig.tight_layout()
     return fig
@@ -69,10 +73,10 @@ def churn_by_level(by_level: pd.DataFrame, labels: dict[int, str], title: str) -
     """Churn rate in the following months by health level (the score's back-test)."""
     fig = Figure(figsize=(6, 3.5))
     ax = fig.subplots()
-    ax.bar([labels[x] for x in by_level["level"]], by_level["churn_rate"],
+    ax.bar([plain_label(labels[x]) for x in by_level["level"]], by_level["churn_rate"],
            color=[LEVEL_COLORS[x] for x in by_level["level"]])
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.1f}%"))
-    ax.set_title(title)
+    ax.set_title(plain_label(title))
     fig.tight_layout()
     return fig
 
@@ -86,7 +90,7 @@ def calibration(table: pd.DataFrame, title: str) -> Figure:
     ax.plot(table["predicted"], table["observed"], marker="o")
     ax.set_xlabel("predicted / 予測")
     ax.set_ylabel("observed / 実績")
-    ax.set_title(title)
+    ax.set_title(plain_label(title))
     fig.tight_layout()
     return fig
 
@@ -96,9 +100,9 @@ def bars(values: pd.Series, title: str, money: bool = True) -> Figure:
     values = values.sort_values()
     fig = Figure(figsize=(7, 0.35 * len(values) + 1.2))
     ax = fig.subplots()
-    ax.barh(values.index.astype(str), values.to_numpy(dtype=float), color="#1565c0")
+    ax.barh([plain_label(i) for i in values.index], values.to_numpy(dtype=float), color="#1565c0")
     if money:
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"¥{v / 1e6:,.1f}M"))
-    ax.set_title(title)
+    ax.set_title(plain_label(title))
     fig.tight_layout()
     return fig

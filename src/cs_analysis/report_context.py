@@ -27,7 +27,8 @@ from matplotlib.figure import Figure
 from cs_analysis import plots
 from cs_analysis.config import Settings, load_settings
 from cs_analysis.dataset import Dataset, load_dataset
-from cs_analysis.formatting import format_value, kpi_label, kpi_table
+from cs_analysis.errors import ReportError, SegmentError
+from cs_analysis.formatting import format_value, kpi_label, kpi_table, md_escape
 from cs_analysis.health import HealthScorer
 from cs_analysis.io import atomic_path, write_frame
 from cs_analysis.kpis import HEALTH_KPIS, KPIS, KpiEngine, kpi_changes, monthly_trend
@@ -83,7 +84,7 @@ class ReportContext:
 
     @cached_property
     def dataset(self) -> Dataset:
-        return load_dataset(self.data or default_data())
+        return load_dataset(self.data or default_data(), self.settings)
 
     @cached_property
     def settings(self) -> Settings:
@@ -117,7 +118,8 @@ class ReportContext:
         return ja if self.lang == "ja" else en
 
     def title(self, key: str) -> str:
-        return f"{self.t(key)} — {self.period.label} ({self.period.first}..{self.period.last})"
+        """A page title as Markdown (text from the data or settings escaped)."""
+        return md_escape(f"{self.t(key)} — {self.period.label} ({self.period.first}..{self.period.last})")
 
     # ---- outputs ---------------------------------------------------------------------------
     def _cached(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
@@ -134,7 +136,7 @@ class ReportContext:
     def prepare(self) -> None:
         """Compute and cache what several notebooks of a report run share (see module docs)."""
         if not self.out:
-            raise ValueError("prepare() needs the report folder (out)")
+            raise ReportError("prepare() needs the report folder (out)")
         self.at_risk
 
     def table(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -183,7 +185,7 @@ class ReportContext:
         column = f"{by}={segment}"
         if column not in view.columns:
             known = ", ".join(c.split("=", 1)[1] for c in view.columns if "=" in c)
-            raise ValueError(f"no segment {segment!r} in {by} for {self.period.label}; segments: {known}")
+            raise SegmentError(f"no segment {segment!r} in {by} for {self.period.label}; segments: {known}")
         return view[[view.columns[0], column]]
 
     def health_kpis(self) -> pd.DataFrame:
@@ -288,11 +290,11 @@ class ReportContext:
         """The churn model trained at the period's end (bundle, metadata). In a report run the
         first call saves it as model/churn.skops and later ones load it."""
         from cs_analysis.churn import read_truth, train_model
-        from cs_analysis.persistence import load_model, save_model
+        from cs_analysis.persistence import open_model, save_model
 
         path = self._model_path
         if path is not None and path.is_file():
-            return load_model(path)
+            return open_model(path)
         trained = train_model(self.dataset, self.settings, self.end_day, 3,
                               truth=read_truth(self.data or default_data(), 3), seed=self.seed)
         if path is not None:
@@ -358,7 +360,11 @@ class ReportContext:
         return self.figure(plots.bars(by_owner.nlargest(15), self.t("arr_at_risk_owner")), "arr_at_risk_by_owner")
 
     def summary(self) -> str:
-        """The quarterly report's opening paragraph, in the report's language."""
+        """The quarterly report's opening paragraph as Markdown, in the report's language (every
+        value escaped: see :func:`~cs_analysis.formatting.md_escape`)."""
+        return md_escape(self._summary_text())
+
+    def _summary_text(self) -> str:
         ch = self.changes[self.changes["segment_by"] == "all"].set_index("kpi")
         v = ch["value"]
         risk = self.at_risk

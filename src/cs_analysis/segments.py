@@ -11,15 +11,11 @@ import numpy as np
 import pandas as pd
 
 from cs_analysis.config import Settings
-from cs_analysis.errors import CsAnalysisError
+from cs_analysis.errors import SegmentError
 from cs_analysis.ledger import MrrCube
 
 DERIVED = ("size", "touch_tier")
 NONE = "(none)"
-
-
-class SegmentError(CsAnalysisError):
-    """An unknown segmentation was asked for."""
 
 
 def reference_month(cube: MrrCube, first: int | np.ndarray, last: int | np.ndarray) -> np.ndarray:
@@ -35,6 +31,16 @@ def reference_month(cube: MrrCube, first: int | np.ndarray, last: int | np.ndarr
 
 
 TIERS = ("high", "low", "tech", NONE)
+
+
+def missing_label(values: pd.Series) -> str:
+    """The segment name of accounts with no value in a column: "(none)", unless the column holds
+    that text itself, then "(none: empty)" (and so on), so that the two never merge."""
+    present = set(values.unique())
+    label = NONE
+    while label in present:
+        label = label[:-1] + ": empty)" if label == NONE else label[:-1] + " empty)"
+    return label
 
 
 class Segmenter:
@@ -74,6 +80,7 @@ class Segmenter:
             return np.where(big, "Enterprise", "SMB").astype(object)
         if by in self.table.columns and by != "name":
             values = self.table[by]
-            return values.astype("str").where(values.notna(), NONE).to_numpy(dtype=object)
+            text = values.astype("str")
+            return text.where(values.notna(), missing_label(text[values.notna()])).to_numpy(dtype=object)
         known = ", ".join([*DERIVED, *[c for c in self.table.columns if c != "name"]])
         raise SegmentError(f"unknown segmentation {by!r}; use one of: {known}")
