@@ -4,20 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := data/demo
 
-.PHONY: setup demo report test lab clean-demo
+.PHONY: setup demo report test lab lock clean-demo
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Installs the versions the tests passed with (constraints.txt); pyproject.toml keeps ranges.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
 
 # The Spark engine (PySpark; needs Java 17+), so that the Spark parity tests run.
 $(VENV)/.spark: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	touch $@
+
+# Refresh the tested versions: newest releases within pyproject's ranges, the whole suite, then
+# constraints.txt rewritten from what passed. Review and commit the diff.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[dev,spark]'
+	touch $(VENV)/.installed $(VENV)/.spark
+	$(BIN)/python -m pytest
+	{ echo "# Tested versions (make lock rewrites this file after the suite passes); make setup installs them."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^cs-analysis'; } > constraints.txt
 
 # The demo company is generated once; delete data/demo (make clean-demo) to regenerate it.
 $(DEMO)/.complete: | $(VENV)/.installed

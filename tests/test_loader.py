@@ -140,5 +140,5 @@ def test_write_frame_is_atomic(tmp_path: Path):
     write_frame(pd.DataFrame({"a": [1]}), target)
     with pytest.raises(Exception):
         write_frame(pd.DataFrame({"a": [object()]}), tmp_path / "t.parquet")
-    assert target.read_text() == "a\n1\n"
+    assert target.read_bytes() == "\ufeffa\n1\n".encode()  # UTF-8 with BOM, for Excel
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import re
@@ -15,7 +16,7 @@ import pytest
 import cs_analysis.report as report
 from cs_analysis.cli import main
 from cs_analysis.formatting import format_value
-from cs_analysis.report import NOTEBOOKS, SEGMENT_NOTEBOOK, notebooks_dir, run_report
+from cs_analysis.report import NOTEBOOKS, SEGMENT_NOTEBOOK, notebooks_dir, run_report, segment_file_name
 from notebook_fixture import CHECK_MARK, stored_outputs
 
 ALL = [*NOTEBOOKS, SEGMENT_NOTEBOOK]
@@ -59,7 +60,7 @@ def run(demo_small: Path, tmp_path_factory) -> Path:
 
 
 def test_report_writes_every_output(run: Path):
-    names = [*NOTEBOOKS, f"{SEGMENT_NOTEBOOK}_size_Enterprise", f"{SEGMENT_NOTEBOOK}_size_SMB"]
+    names = [*NOTEBOOKS, segment_file_name("size", "Enterprise"), segment_file_name("size", "SMB")]
     for name in names:
         assert (run / f"{name}.ipynb").is_file() and (run / f"{name}.html").is_file(), name
     for table in ("kpis", "kpi_changes", "headline", "at_risk_accounts", "health_backtest", "no_contact_accounts"):
@@ -71,6 +72,9 @@ def test_report_writes_every_output(run: Path):
     assert manifest["status"] == "ok" and manifest["period"] == "FY2025Q4"
     assert {"parameters", "data_fingerprint", "versions", "git_commit", "notebooks"} <= set(manifest)
     assert all(n["status"] == "ok" and n["seconds"] > 0 for n in manifest["notebooks"])
+    pages = {(n.get("segment_by"), n.get("segment")): n["file"] for n in manifest["notebooks"]}
+    assert pages[("size", "SMB")] == segment_file_name("size", "SMB") + ".ipynb"  # manifest maps pages to segments
+    assert not (run / "logs").exists()  # kernel logs are kept only for failed notebooks
     assert (run / "model" / "churn.skops").is_file()
 
 
@@ -139,3 +143,29 @@ def test_japanese_text_renders_in_figures(recwarn):
     fig.savefig(io.BytesIO(), format="png")
     missing = [str(w.message) for w in recwarn if "missing from font" in str(w.message)]
     assert not missing, missing  # no tofu boxes
+
+
+def test_kernel_output_goes_to_its_log_not_the_terminal(tmp_path: Path, capfd):
+    """A kernel's own stdout/stderr (ipykernel logs "KeyboardInterrupt caught in kernel" there
+    when the interrupt that starts every shutdown lands mid-message) goes to a log file."""
+    from cs_analysis.report import _kernel_manager
+
+    log_path = tmp_path / "kernel.log"
+    with log_path.open("wb") as log:
+        km = _kernel_manager(log)
+
+        async def run() -> None:
+            await km.start_kernel()
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive("import sys; print('from-the-kernel', file=sys.__stderr__, flush=True)",
+                                         timeout=60)
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+        asyncio.run(run())
+    assert "from-the-kernel" in log_path.read_text()
+    captured = capfd.readouterr()
+    assert "from-the-kernel" not in captured.out + captured.err
+    assert "KeyboardInterrupt" not in captured.out + captured.err
