@@ -1,8 +1,8 @@
-"""Every command on partial, short and tiny datasets: exit 0 or 2, one clear message, never a
+"""Every command on partial, empty, short and tiny datasets: exit 0 or 2, one clear message, never a
 traceback, and the input files unchanged.
 
 The datasets: a small simulated company with each optional table removed in turn, with all of
-them removed, a 4-month history and a single account. Commands run in-process through
+them removed, with all of them header-only, a 4-month history and a single account. Commands run in-process through
 ``cli.main`` (an uncaught exception fails the test); an "unexpected internal error" message —
 the CLI's last guard against bugs — fails it too.
 """
@@ -21,7 +21,7 @@ from cs_analysis.demo import DemoSpec, write_demo
 
 OPTIONAL = ("usage", "touchpoints", "nps_responses", "tickets", "champion_changes", "onboarding", "roi",
             "success_plans")
-VARIANTS = [*(f"no_{t}" for t in OPTIONAL), "no_optional", "four_months", "one_account"]
+VARIANTS = [*(f"no_{t}" for t in OPTIONAL), "no_optional", "empty_optional", "four_months", "one_account"]
 AS_OF = "2026-06-30"
 
 
@@ -42,6 +42,10 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         if variant.startswith("no_"):
             for table in OPTIONAL if variant == "no_optional" else (variant[3:],):
                 (folder / f"{table}.csv").unlink()
+        if variant == "empty_optional":  # every optional table present with its header only
+            for table in OPTIONAL:
+                header = (folder / f"{table}.csv").read_text(encoding="utf-8").splitlines()[0]
+                (folder / f"{table}.csv").write_text(header + "\n", encoding="utf-8")
         if variant == "one_account":  # the account billed longest, with every table it has
             keep = pd.read_csv(folder / "subscriptions.csv", dtype=str)["account_id"].value_counts().index[0]
             for csv in folder.glob("*.csv"):

@@ -186,6 +186,24 @@ def test_header_only_optional_table_is_read_as_empty(tmp_path: Path, capsys):
         write_mini(tmp_path / "e", {"accounts": MINI["accounts"].splitlines()[0] + "\n"}))
 
 
+@pytest.mark.parametrize("table", ["usage", "touchpoints", "nps_responses", "tickets", "champion_changes",
+                                   "onboarding", "roi", "success_plans"])
+def test_every_command_works_with_a_header_only_table(tmp_path: Path, table: str, capsys):
+    # an empty touchpoints table used to end in an IndexError in the point-in-time lookups
+    folder = write_mini(tmp_path / "d", {table: MINI[table].splitlines()[0] + "\n"})
+    for argv in (["validate", folder], ["kpis", folder, "--period", "2024-03..2024-04", "--by", "touch_tier"],
+                 ["health", folder, "--as-of", "2024-03-31", "--out", tmp_path / "h.csv"]):
+        assert _cli(argv, capsys)[0] == 0, argv
+
+
+def test_too_little_history_for_a_default_period(tmp_path: Path, capsys):
+    one = write_mini(tmp_path / "one", {"subscriptions": MINI["subscriptions"].splitlines()[0] + "\nA1,2024-02-01,core,5,25000\n"})
+    code, _, err = _cli(["kpis", one], capsys)
+    assert code == 2 and "the data holds one month only (2024-02)" in err
+    code, _, err = _cli(["kpis", tmp_path.parent / tmp_path.name / "one", "--period", "2024-02"], capsys)
+    assert code == 2 and "needs data from 2024-01" in err
+
+
 def test_outputs_get_the_usual_permissions(tmp_path: Path):
     target = write_frame(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()

@@ -76,8 +76,10 @@ def _latest_score(cube: MrrCube, rows: np.ndarray, months: np.ndarray, dates: np
     cell = months[keep].astype(np.int64) * n + rows[keep]
     order = np.lexsort((dates[keep], cell))
     cell, s = cell[order], score[keep][order].astype(float)
-    last = np.r_[cell[1:] != cell[:-1], True]  # the latest answer of each cell
     grid = np.full((t, n), np.nan)
+    if cell.size == 0:  # no answer yet (an empty table)
+        return grid
+    last = np.r_[cell[1:] != cell[:-1], True]  # the latest answer of each cell
     grid.ravel()[cell[last]] = s[last]
     for month in range(1, t):  # carry each account's latest score forward, a month at a time
         np.copyto(grid[month], grid[month - 1], where=np.isnan(grid[month]))

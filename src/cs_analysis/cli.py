@@ -76,11 +76,10 @@ def _emit(text: str, out: Path | None) -> None:
 def _cmd_kpis(args: argparse.Namespace) -> int:
     from cs_analysis.formatting import kpi_table
     from cs_analysis.kpis import KpiEngine
-    from cs_analysis.periods import latest_fiscal_quarter
 
     settings, ds = _load(args)
     engine = KpiEngine(ds, settings)
-    period = args.period or latest_fiscal_quarter(engine.cube.months[-1], settings.fiscal_year_start_month)
+    period = args.period or engine.default_period()
     by = [b.strip() for b in (args.by or "").split(",") if b.strip()]
     tidy = engine.kpis(period, by)
     p = engine.period(period)
@@ -113,8 +112,8 @@ def _cmd_health(args: argparse.Namespace) -> int:
     counts = frame["level"].value_counts()
     for level in (4, 3, 2, 1):
         n = int(counts.get(level, 0))
-        share = n / len(frame) * 100 if len(frame) else float("nan")
-        lines.append(f"  {level} {LEVELS[level][1]} {LEVELS[level][0]:<16} {n:>8,}  {share:5.1f}%")
+        share = f"{n / len(frame) * 100:5.1f}%" if len(frame) else "    —"
+        lines.append(f"  {level} {LEVELS[level][1]} {LEVELS[level][0]:<16} {n:>8,}  {share}")
     if len(frame):
         lines.append(f"  target achievement 目標達成率: {frame['meets_target'].mean() * 100:.1f}%; "
                      f"capped by champion change: {int(frame['capped_by_champion_change'].sum()):,}")
@@ -122,7 +121,8 @@ def _cmd_health(args: argparse.Namespace) -> int:
         lines.append("  flags: " + ", ".join(f"{k} {v:,}" for k, v in flags.items()))
     onboarding = onboarding_summary(scorer, args.as_of)
     if onboarding:
-        lines.append("  onboarding: " + ", ".join(f"{k} {v:.1f}" for k, v in onboarding.items()))
+        lines.append("  onboarding: " + ", ".join(f"{k} {v:.1f}" if v == v else f"{k} —"
+                                                  for k, v in onboarding.items()))
     if args.backtest:
         bt = backtest(scorer, args.horizon_months)
         lines.append(f"Back-test: churn within {bt.horizon_months} months after {bt.snapshots} monthly snapshots "

@@ -82,12 +82,16 @@ def event_files(path: str | Path) -> list[str]:
 def read_events(con: ibis.BaseBackend, path: str | Path) -> ir.Table:
     """The events at ``path`` (file or folder of Parquet), checked for the contract's columns."""
     files = event_files(path)
-    if Path(path).is_file():
-        table = con.read_parquet(files[0])
-    elif con.name == "pyspark":  # Spark reads the folder itself (any layout, partition folders too)
-        table = con.read_parquet(str(path), recursiveFileLookup="true")
-    else:
-        table = con.read_parquet(f"{path}/**/*.parquet", hive_partitioning=False)
+    try:
+        if Path(path).is_file():
+            table = con.read_parquet(files[0])
+        elif con.name == "pyspark":  # Spark reads the folder itself (any layout, partition folders too)
+            table = con.read_parquet(str(path), recursiveFileLookup="true")
+        else:
+            table = con.read_parquet(f"{path}/**/*.parquet", hive_partitioning=False)
+    except Exception as exc:  # each engine raises its own types for a file it cannot read
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: cannot read the events as Parquet: {first}") from None
     missing = [c for c in EVENT_COLUMNS if c not in table.columns]
     if missing:
         raise DataError(f"{path}: events need columns {', '.join(EVENT_COLUMNS)}; missing {', '.join(missing)}")

@@ -24,7 +24,7 @@ from cs_analysis.dataset import Dataset
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.health import HealthScorer
 from cs_analysis.ledger import MOVEMENTS, MonthRows, MrrCube, accumulate, build_cube, sum_by_account
-from cs_analysis.periods import Period, months_to_fiscal_year_end, parse_period
+from cs_analysis.periods import Period, latest_fiscal_quarter, months_to_fiscal_year_end, parse_period
 from cs_analysis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
 from cs_analysis.segments import Segmenter, reference_month
 
@@ -230,6 +230,21 @@ class KpiEngine:
                 f"it starts) to {p.end}, but the subscriptions cover {first}..{last}"
             )
         return p
+
+    def default_period(self) -> Period:
+        """The last complete fiscal quarter of the data (the default period of reports and the
+        ``kpis`` command); a :class:`HistoryError` when the data holds none."""
+        months = self.cube.months
+        quarter = latest_fiscal_quarter(months[-1], self.settings.fiscal_year_start_month)
+        if len(months) < 2:
+            raise HistoryError(f"the data holds one month only ({months[0]}): KPIs need a period and the month "
+                               "before it (the opening balance), so at least two months of subscriptions")
+        if quarter.start < months[0]:
+            raise HistoryError(
+                f"the data ({months[0]}..{months[-1]}) holds no complete fiscal quarter after its opening "
+                f"month (the default period); give --period, e.g. {months[-1]}"
+                + (f" or {months[1]}..{months[-1]}" if len(months) > 2 else ""))
+        return quarter
 
     def _columns(self, periods: Sequence[Period]) -> tuple[np.ndarray, np.ndarray]:
         first = self.cube.months[0]

@@ -32,7 +32,7 @@ from cs_analysis.formatting import format_value, kpi_label, kpi_table, md_escape
 from cs_analysis.health import HealthScorer
 from cs_analysis.io import atomic_path, write_frame
 from cs_analysis.kpis import HEALTH_KPIS, KPIS, KpiEngine, kpi_changes, monthly_trend
-from cs_analysis.periods import Period, latest_fiscal_quarter
+from cs_analysis.periods import Period
 from cs_analysis.persistence import load_metadata
 from cs_analysis.scorecard import LEVELS
 from cs_analysis.segments import reference_month
@@ -98,7 +98,7 @@ class ReportContext:
     def period(self) -> Period:
         if self.period_text:
             return self.engine.period(self.period_text)
-        return latest_fiscal_quarter(self.engine.cube.months[-1], self.settings.fiscal_year_start_month)
+        return self.engine.default_period()
 
     @property
     def end_day(self) -> pd.Timestamp:

@@ -158,6 +158,8 @@ def leakage_warnings(x: pd.DataFrame, y: np.ndarray, numeric: list[str], categor
 def train_table(frame: pd.DataFrame, label: str, id_col: str | None = None, seed: int = 0,
                 source: str = "") -> TableModel:
     """Cross-validate the candidates, refit the best on every row; return model, metadata, notes."""
+    if label not in frame.columns:
+        raise DataError(f"no label column {label!r}; the table has: {', '.join(map(str, frame.columns))}")
     y = parse_label(frame[label], label)
     churned, retained = int(y.sum()), int((~y).sum())
     if min(churned, retained) < MIN_TABLE_CLASS_ROWS:

@@ -48,12 +48,16 @@ class EventIndex:
 
     def last_day(self, upto: int | np.ndarray) -> np.ndarray:
         """Per account, the day of its last event on or before ``upto`` (NaN if none)."""
+        if self.keys.size == 0:  # an empty table (header only): no account has an event
+            return np.full(self.n, np.nan)
         pos = self._position(upto, "right") - 1
         found = self._found(pos)
         return np.where(found, (self.keys[np.maximum(pos, 0)] - self._base).astype(float), np.nan)
 
     def last_value(self, upto: int | np.ndarray) -> np.ndarray:
         """Per account, the value of its last event on or before ``upto`` (NaN if none)."""
+        if self.keys.size == 0:
+            return np.full(self.n, np.nan)
         pos = self._position(upto, "right") - 1
         found = self._found(pos)
         return np.where(found, self.values[np.maximum(pos, 0)].astype(float), np.nan)
