@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cs_analysis.demo import DemoSpec, write_demo
+from cs_analysis.data.demo import DemoSpec, write_demo
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,4 +1,4 @@
-"""Raw events -> usage features (cs_analysis.events, Ibis on DuckDB) against a hand-written
+"""Raw events -> usage features (cs_analysis.data.events, Ibis on DuckDB) against a hand-written
 Polars reference of the same features in the same run (target <= 1.5x), with peak memory; the
 same job on Spark local mode; and a run under a DuckDB memory limit.
 
@@ -28,7 +28,7 @@ from _common import demo, machine
 
 
 def polars_reference(events: Path, out: Path) -> int:
-    """The same features as cs_analysis.events.usage_features, written directly in Polars."""
+    """The same features as cs_analysis.data.events.usage_features, written directly in Polars."""
     import polars as pl
 
     ev = pl.scan_parquet(f"{events}/**/*.parquet", hive_partitioning=False)
@@ -100,7 +100,7 @@ def _child(engine: str, events: Path, out: Path, memory_limit: str | None) -> No
     if engine == "polars":
         rows = polars_reference(events, out)
     else:
-        from cs_analysis.events import write_usage_features
+        from cs_analysis.data.events import write_usage_features
 
         rows = write_usage_features(events, out, engine, memory_limit)
     seconds = time.perf_counter() - start

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from _common import demo_from_args, max_rss_mib, traced_peak
-from cs_analysis.health import HealthScorer, month_ends
+from cs_analysis.health.scorer import HealthScorer, month_ends
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ import statistics
 import duckdb
 
 from _common import demo_from_args, interleaved, max_rss_mib, traced_peak
-from cs_analysis.kpis import KpiEngine, monthly_trend
-from cs_analysis.ledger import mrr_ledger
+from cs_analysis.core.ledger import mrr_ledger
+from cs_analysis.kpis.engine import KpiEngine, monthly_trend
 
 REFERENCE_SQL = """
 WITH bounds AS (SELECT min(month) AS lo, max(month) AS hi FROM subs),

@@ -15,7 +15,7 @@ import pandas as pd
 
 from _common import demo, machine, max_rss_mib
 from cs_analysis import load_dataset, load_settings
-from cs_analysis.churn import predict, read_truth, train_model, training_rows
+from cs_analysis.model.training import predict, read_truth, train_model, training_rows
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import nbformat
 import papermill as pm
 
 from _common import demo, machine
-from cs_analysis.report import KERNEL, default_jobs, run_report
+from cs_analysis.report.runner import KERNEL, default_jobs, run_report
 
 
 def main() -> None:

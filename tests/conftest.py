@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cs_analysis.demo import DemoSpec, write_demo
+from cs_analysis.data.demo import DemoSpec, write_demo
 
 MINI = {
     "accounts": """account_id,name,employees,industry,signup_date,csm_owner,target_health_level
@@ -88,10 +88,10 @@ def dataset_from(subscriptions: list[tuple], accounts: list[tuple] | None = None
     """
     import pandas as pd
 
-    from cs_analysis.dataset import Dataset
-    from cs_analysis.io import RawTable
-    from cs_analysis.schema import TABLE_BY_NAME
-    from cs_analysis.validation import validate_tables
+    from cs_analysis.data.dataset import Dataset
+    from cs_analysis.data.io import RawTable
+    from cs_analysis.data.schema import TABLE_BY_NAME
+    from cs_analysis.data.validation import validate_tables
 
     subs = pd.DataFrame(subscriptions, columns=["account_id", "month", "product", "licenses", "mrr"],
                         dtype=object)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cs_analysis.demo import DemoSpec, write_demo
+from cs_analysis.data.demo import DemoSpec, write_demo
 
 SPEC = DemoSpec(accounts=300, months=24, end="2026-09", seed=7)
 CHECK_MARK = "# NBVAL_CHECK_OUTPUT"

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from cs_analysis.cli import main
-from cs_analysis.demo import DemoSpec, write_demo
+from cs_analysis.data.demo import DemoSpec, write_demo
 
 OPTIONAL = ("usage", "touchpoints", "nps_responses", "tickets", "champion_changes", "onboarding", "roi",
             "success_plans")

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cs_analysis.cli import main
-from cs_analysis.config import load_settings
-from cs_analysis.dataset import load_dataset
-from cs_analysis.errors import ConfigError, DataError, OutputError, ReportError, ValidationError
-from cs_analysis.io import atomic_path, neutralise_formulas, write_frame
 from conftest import MINI, write_mini
+from cs_analysis.cli import main
+from cs_analysis.config.settings import load_settings
+from cs_analysis.data.dataset import load_dataset
+from cs_analysis.data.io import atomic_path, neutralise_formulas, write_frame
+from cs_analysis.errors import ConfigError, DataError, OutputError, ReportError, ValidationError
 
 
 def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -217,7 +217,7 @@ def _umask() -> int:
 
 def test_period_labels_are_canonical(mini: Path, capsys):
     # "fy2024q4" used to create a second report folder beside FY2024Q4
-    from cs_analysis.periods import parse_period
+    from cs_analysis.core.periods import parse_period
 
     assert parse_period(" fy2025q1 ").label == "FY2025Q1" and parse_period("2025q3").label == "2025Q3"
     code, out, _ = _cli(["kpis", mini, "--period", " 2024-03 .. 2024-04 ", "--format", "csv"], capsys)
@@ -250,7 +250,7 @@ def test_currency_setting_is_validated(tmp_path: Path, mini: Path, capsys):
 
 
 def test_markdown_text_is_escaped():
-    from cs_analysis.formatting import md_escape
+    from cs_analysis.report.formatting import md_escape
 
     assert md_escape("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
     assert md_escape("[x](javascript:1) *a* $b$\n# h") == r"\[x\](javascript:1) \*a\* \$b\$ # h"
@@ -260,7 +260,7 @@ def test_labels_with_dollars_render_as_text():
     # an owner named $\foo$ used to break the at-risk notebook (matplotlib mathtext)
     import io
 
-    from cs_analysis.plots import bars, level_mix
+    from cs_analysis.report.plots import bars, level_mix
 
     fig = bars(pd.Series([1.0, 2.0], index=[r"$\foo$", "佐藤"]), r"$\bar$ owners")
     fig.savefig(io.BytesIO(), format="png")
@@ -270,7 +270,7 @@ def test_labels_with_dollars_render_as_text():
 
 # ---- 11. report file names -----------------------------------------------------------------------
 def test_segment_file_names_are_unique_bounded_and_stable():
-    from cs_analysis.report import segment_file_name
+    from cs_analysis.report.runner import segment_file_name
 
     a, b = segment_file_name("industry", "IT/通信"), segment_file_name("industry", "IT 通信")
     assert a != b and a == segment_file_name("industry", "IT/通信")
@@ -280,7 +280,7 @@ def test_segment_file_names_are_unique_bounded_and_stable():
 
 
 def test_a_literal_none_segment_does_not_merge_with_blanks(tmp_path: Path):
-    from cs_analysis.kpis import KpiEngine
+    from cs_analysis.kpis.engine import KpiEngine
 
     accounts = MINI["accounts"].replace("IT・通信", "(none)").replace(",小売,", ",,")
     ds = load_dataset(write_mini(tmp_path / "d", {"accounts": accounts}))
@@ -414,7 +414,7 @@ def test_score_outside_the_data(demo_small: Path, tmp_path: Path, capsys):
 
 
 def test_train_without_churn_says_so(tmp_path: Path, capsys):
-    from cs_analysis.demo import DemoSpec, write_demo
+    from cs_analysis.data.demo import DemoSpec, write_demo
 
     folder = tmp_path / "d"
     write_demo(folder, DemoSpec(accounts=40, months=20, end="2026-09", seed=1))
@@ -450,8 +450,8 @@ def test_parquet_label_rows_count_from_one(tmp_path: Path, capsys):
 
 # ---- 3. rules and KPIs whose table is absent are off ---------------------------------------------
 def test_rules_without_their_data_are_off(tmp_path: Path):
-    from cs_analysis.health import HealthScorer
-    from cs_analysis.kpis import KpiEngine
+    from cs_analysis.health.scorer import HealthScorer
+    from cs_analysis.kpis.engine import KpiEngine
 
     ds = load_dataset(write_mini(tmp_path / "d", {"onboarding": None, "touchpoints": None}))
     scorer = HealthScorer(ds, load_settings())
@@ -468,7 +468,7 @@ def test_rules_without_their_data_are_off(tmp_path: Path):
 
 # ---- 5. concurrent report runs ---------------------------------------------------------------
 def test_a_live_lock_stops_a_second_run(tmp_path: Path):
-    from cs_analysis.report import period_lock
+    from cs_analysis.report.runner import period_lock
 
     with period_lock(tmp_path, "FY2025Q4") as lock:
         holder = json.loads(lock.read_text())
@@ -481,7 +481,7 @@ def test_a_live_lock_stops_a_second_run(tmp_path: Path):
 def test_a_stale_lock_is_cleared(tmp_path: Path):
     import socket
 
-    from cs_analysis.report import period_lock
+    from cs_analysis.report.runner import period_lock
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -492,7 +492,7 @@ def test_a_stale_lock_is_cleared(tmp_path: Path):
 
 
 def test_a_second_report_run_exits_2_naming_the_first(demo_small: Path, tmp_path: Path, capsys):
-    from cs_analysis.report import period_lock
+    from cs_analysis.report.runner import period_lock
 
     with period_lock(tmp_path, "FY2025Q4"):
         code, _, err = _cli(["report", "--period", "FY2025Q4", "--data", demo_small, "--out", tmp_path], capsys)

@@ -40,7 +40,7 @@ def test_data_and_reports_keep_only_readmes():
 
 
 def test_docs_describe_every_contract_column():
-    from cs_analysis.schema import TABLES
+    from cs_analysis.data.schema import TABLES
 
     doc = (ROOT / "docs" / "data-contract.md").read_text()
     sections = {s.split(" —")[0].strip("* "): s for s in doc.split("\n### ")[1:]}

@@ -1,9 +1,9 @@
 """cs-analysis: customer-success analytics and churn modelling for B2B SaaS."""
 
-from cs_analysis.config import Settings, load_settings
-from cs_analysis.dataset import Dataset, load_dataset
+from cs_analysis.config.settings import Settings, load_settings
+from cs_analysis.data.dataset import Dataset, load_dataset
+from cs_analysis.data.validation import Problem, ValidationError
 from cs_analysis.errors import ConfigError, CsAnalysisError, DataError
-from cs_analysis.validation import Problem, ValidationError
 
 __all__ = [
     "ConfigError",

@@ -10,7 +10,16 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cs_analysis.config.settings import load_settings
+from cs_analysis.data.dataset import load_dataset
+from cs_analysis.data.demo import DemoSpec, write_demo
+from cs_analysis.data.io import CSV_EXPORT_ENCODING, csv_text, write_frame, write_text
 from cs_analysis.errors import CsAnalysisError
+from cs_analysis.health.scorer import HealthScorer
+from cs_analysis.i18n import LEVELS
+from cs_analysis.kpis.engine import KpiEngine
+from cs_analysis.model.persistence import open_model, save_model
+from cs_analysis.report.formatting import kpi_table
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -31,7 +40,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_usage_features(args: argparse.Namespace) -> int:
-    from cs_analysis.events import write_usage_features
+    from cs_analysis.data.events import write_usage_features
 
     started = time.perf_counter()
     rows = write_usage_features(args.events, args.out, args.engine, args.memory_limit)
@@ -41,7 +50,6 @@ def _cmd_usage_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from cs_analysis.demo import DemoSpec, write_demo
 
     spec = DemoSpec(accounts=args.accounts, months=args.months, end=args.end, seed=args.seed)
     started = time.perf_counter()
@@ -55,8 +63,6 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     """Settings and validated dataset, the way every data command starts."""
-    from cs_analysis.config import load_settings
-    from cs_analysis.dataset import load_dataset
 
     settings = load_settings(getattr(args, "config", None))
     return settings, load_dataset(args.path, settings)
@@ -66,7 +72,6 @@ def _emit(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
         return
-    from cs_analysis.io import CSV_EXPORT_ENCODING, write_text
 
     csv = out.suffix.lower() == ".csv"  # a CSV file for Excel: UTF-8 with BOM
     write_text(text, out, encoding=CSV_EXPORT_ENCODING if csv else "utf-8")
@@ -74,8 +79,6 @@ def _emit(text: str, out: Path | None) -> None:
 
 
 def _cmd_kpis(args: argparse.Namespace) -> int:
-    from cs_analysis.formatting import kpi_table
-    from cs_analysis.kpis import KpiEngine
 
     settings, ds = _load(args)
     engine = KpiEngine(ds, settings)
@@ -84,7 +87,6 @@ def _cmd_kpis(args: argparse.Namespace) -> int:
     tidy = engine.kpis(period, by)
     p = engine.period(period)
     if args.format == "csv":
-        from cs_analysis.io import csv_text
 
         text = csv_text(tidy)
     elif args.format == "json":
@@ -98,10 +100,7 @@ def _cmd_kpis(args: argparse.Namespace) -> int:
 
 
 def _cmd_health(args: argparse.Namespace) -> int:
-    from cs_analysis.health import HealthScorer
-    from cs_analysis.health_review import backtest, onboarding_summary
-    from cs_analysis.io import write_frame
-    from cs_analysis.scorecard import LEVELS
+    from cs_analysis.health.review import backtest, onboarding_summary
 
     settings, ds = _load(args)
     scorer = HealthScorer(ds, settings)
@@ -124,7 +123,7 @@ def _cmd_health(args: argparse.Namespace) -> int:
         lines.append("  onboarding: " + ", ".join(f"{k} {v:.1f}" if v == v else f"{k} —"
                                                   for k, v in onboarding.items()))
     if args.backtest:
-        bt = backtest(scorer, args.horizon_months)
+        bt = backtest(scorer, args.horizon_months or settings.horizon_months)
         lines.append(f"Back-test: churn within {bt.horizon_months} months after {bt.snapshots} monthly snapshots "
                      f"({bt.observations:,} observations)")
         lines.append(bt.by_level.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
@@ -145,11 +144,10 @@ def _dataset_or_table(args: argparse.Namespace, parser_name: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from cs_analysis.persistence import save_model
 
     _dataset_or_table(args, "train")
     if args.table is not None:
-        from cs_analysis.table_model import read_table, train_table
+        from cs_analysis.model.table import read_table, train_table
 
         if args.label is None:
             raise CsAnalysisError("train --table: --label COL is required")
@@ -161,11 +159,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(tm.cv.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
         save_model(tm.bundle, tm.meta, args.model_out)
     else:
-        from cs_analysis.churn import read_truth, train_model
+        from cs_analysis.model.training import read_truth, train_model
 
         settings, ds = _load(args)
-        trained = train_model(ds, settings, args.as_of, args.horizon_months,
-                              truth=read_truth(args.path, args.horizon_months), seed=args.seed)
+        horizon = args.horizon_months or settings.horizon_months
+        trained = train_model(ds, settings, args.as_of, horizon, truth=read_truth(args.path, horizon), seed=args.seed)
         bt = trained.backtest
         for note in trained.meta["notes"]:
             print(f"note: {note}", file=sys.stderr)
@@ -180,17 +178,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from cs_analysis.io import write_frame
-    from cs_analysis.persistence import open_model
 
     _dataset_or_table(args, "score")
     bundle, meta = open_model(args.model)
     if args.table is not None:
-        from cs_analysis.table_model import read_table, score_table
+        from cs_analysis.model.table import read_table, score_table
 
-        out = score_table(bundle, meta, read_table(args.table))
+        out = score_table(bundle, meta, read_table(args.table), load_settings(args.config))
     else:
-        from cs_analysis.churn import at_risk_accounts
+        from cs_analysis.model.training import at_risk_accounts
 
         if meta.get("kind") != "accounts":
             raise CsAnalysisError("this model was trained on a single table; score it with --table FILE")
@@ -202,7 +198,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from cs_analysis.report import run_report
+    from cs_analysis.report.runner import run_report
 
     result = run_report(args.period, args.data, args.out, args.lang, args.segments,
                         str(args.config) if args.config else None, args.force, args.timeout, jobs=args.jobs)
@@ -279,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_usage_features)
 
     p = sub.add_parser("kpis", help="compute every CS KPI for a period",
-                       description="Every KPI of SPEC §2 for a period, in total and per segment. "
+                       description="Every KPI (docs/kpis.md) for a period, in total and per segment. "
                                    "csv/json print the tidy frame (period, segment_by, segment, kpi, value).")
     p.add_argument("path", help="dataset folder or DuckDB file")
     p.add_argument("--period", help="2025-07, 2025Q3, FY2025, FY2025Q1 or 2025-04..2025-09 "
@@ -300,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="write the per-account table (.csv or .parquet)")
     p.add_argument("--backtest", action="store_true",
                    help="also back-test: churn in the following months by level, and ROC AUC")
-    p.add_argument("--horizon-months", type=_positive, default=3, help="back-test horizon (default 3)")
+    p.add_argument("--horizon-months", type=_positive, default=None,
+                   help="back-test horizon (default: the setting horizon_months, 3)")
     p.set_defaults(func=_cmd_health)
 
     p = sub.add_parser("train", help="train the churn-risk model (dataset or single table)",
@@ -309,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "With --table: any CSV/Parquet table with a label column.")
     p.add_argument("path", nargs="?", help="dataset folder or DuckDB file")
     p.add_argument("--as-of", type=_date, help="training date (dataset): labels must be complete by then")
-    p.add_argument("--horizon-months", type=_positive, default=3, help="label: churn within H months (default 3)")
+    p.add_argument("--horizon-months", type=_positive, default=None,
+                   help="label: churn within H months (default: the setting horizon_months, 3)")
     p.add_argument("--table", type=Path, help="a single CSV/Parquet table instead of a dataset")
     p.add_argument("--label", help="label column of --table (yes/no, true/false, 1/0)")
     p.add_argument("--id", help="id column of --table (kept out of the features)")

@@ -1,0 +1,270 @@
+"""MRR cube and movement ledger (docs/kpis.md, MRR movements).
+
+The subscriptions table is laid out once as dense arrays — (account, product) pairs × months of
+MRR and licenses, and their per-account totals — so every KPI for every period is array
+arithmetic. The first month of data is the opening balance: it has no movements, because what
+happened before the data began is unknown (docs/kpis.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cs_analysis.errors import DataError, HistoryError
+
+MOVEMENTS = ("new", "expansion", "contraction", "churn", "reactivation")
+
+
+@dataclass(frozen=True)
+class MrrCube:
+    """MRR and licenses laid out as month-major arrays (rows: months, columns: accounts), so
+    selecting months is a contiguous row copy.
+
+    ``accounts``: sorted account ids (columns of the account-level arrays); ``months``: monthly
+    ``PeriodIndex`` from the first to the last month of data (rows). ``pair_mrr`` /
+    ``pair_licenses`` have one column per (account, product) pair seen, sorted by account;
+    ``pair_account`` maps each pair to its account column, ``pair_product`` names its product.
+    """
+
+    accounts: pd.Index
+    months: pd.PeriodIndex
+    pair_account: np.ndarray
+    pair_product: np.ndarray
+    pair_mrr: np.ndarray
+    pair_licenses: np.ndarray
+
+    def require_day(self, day: pd.Timestamp, what: str = "as-of date") -> None:
+        """A :class:`HistoryError` unless ``day`` falls in a month of the data."""
+        month = pd.Period(day, "M")
+        if len(self.months) == 0 or not self.months[0] <= month <= self.months[-1]:
+            first = self.months[0].start_time if len(self.months) else None
+            last = self.months[-1].end_time if len(self.months) else None
+            span = f"{first:%Y-%m-%d}..{last:%Y-%m-%d}" if first is not None else "nothing"
+            raise HistoryError(f"the {what} {pd.Timestamp(day):%Y-%m-%d} is outside the data: the subscriptions "
+                               f"cover {span}; choose a date in that range")
+
+    @cached_property
+    def mrr(self) -> np.ndarray:
+        """Month × account total MRR (0 where nothing was billed)."""
+        return sum_by_account(self.pair_mrr, self.pair_account, len(self.accounts))
+
+    @cached_property
+    def licenses(self) -> np.ndarray:
+        """Month × account licenses summed over products."""
+        return sum_by_account(self.pair_licenses, self.pair_account, len(self.accounts))
+
+    @cached_property
+    def active(self) -> np.ndarray:
+        return self.mrr > 0
+
+    @cached_property
+    def next_active(self) -> np.ndarray:
+        """Month × account: the first month row ≥ this one with MRR > 0 (len(months) if none)."""
+        t = len(self.months)
+        rows = np.where(self.active, np.arange(t, dtype=np.int32)[:, None], np.int32(t))
+        return accumulate(np.minimum, rows, reverse=True)
+
+    @cached_property
+    def movements(self) -> dict[str, np.ndarray]:
+        """Month × account amounts of each movement (row 0, the opening month, is all 0)."""
+        cur, prev = self.mrr[1:], self.mrr[:-1]
+        on, was = cur > 0, prev > 0
+        seen_before = accumulate(np.logical_or, self.active)[:-1]
+        moves = {k: np.zeros(self.mrr.shape) for k in MOVEMENTS}
+        np.copyto(moves["new"][1:], cur, where=on & ~seen_before)
+        np.subtract(cur, prev, out=moves["expansion"][1:], where=on & was & (cur > prev))
+        np.subtract(prev, cur, out=moves["contraction"][1:], where=on & was & (cur < prev))
+        np.copyto(moves["churn"][1:], prev, where=was & ~on)
+        np.copyto(moves["reactivation"][1:], cur, where=on & ~was & seen_before)
+        return moves
+
+    @cached_property
+    def churn_count(self) -> np.ndarray:
+        """Month × account number of churns up to and including each month."""
+        return accumulate(np.add, self.movements["churn"] > 0, dtype=np.int32)
+
+    def month_rows(self, dates: pd.Series) -> np.ndarray:
+        """Month row of each date (negative before the data, ≥ len(months) after it)."""
+        return month_offsets(dates, self.months[0])
+
+    @cached_property
+    def _account_set(self) -> pa.Array:
+        return _arrow_strings(self.accounts)
+
+    def account_columns(self, ids: pd.Series | pd.Index) -> np.ndarray:
+        """Account column of each id (−1 if unknown or missing)."""
+        return _index_in(_arrow_strings(ids), self._account_set)
+
+    def month_index(self, month: pd.Period) -> int:
+        """Row of ``month``; a clear error when it lies outside the data."""
+        first, last = self.months[0], self.months[-1]
+        if not first <= month <= last:
+            raise DataError(f"month {month} is outside the data ({first}..{last})")
+        return (month - first).n
+
+
+@dataclass(frozen=True)
+class MonthRows:
+    """Sparse rows on the cube's grid (CS events, MRR movements), sorted by month: ``cols`` is
+    each row's account column and ``bounds[m]`` where month ``m``'s rows start (``bounds[-1]``
+    the end). Totals over any months m1..m2 are one bincount of that slice, so the work follows
+    the rows, not accounts × months."""
+
+    bounds: np.ndarray
+    cols: np.ndarray
+
+    @classmethod
+    def of(cls, cols: np.ndarray, months: np.ndarray, n_months: int) -> MonthRows:
+        """Rows with account columns ``cols`` in month rows ``months`` (0 ≤ month < n_months)."""
+        order = np.argsort(months, kind="stable")
+        return cls(np.searchsorted(months[order], np.arange(n_months + 1)), cols[order])
+
+    @property
+    def months(self) -> np.ndarray:
+        """The month row of each row."""
+        return np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds))
+
+    def totals(self, first: np.ndarray, last: np.ndarray, n: int,
+               weights: np.ndarray | None = None) -> np.ndarray:
+        """Per account (periods × ``n`` accounts): the number of rows, or the sum of their
+        ``weights``, in the months first..last of each period."""
+        out = np.empty((len(first), n), dtype=np.int64 if weights is None else np.float64)
+        for p, (m1, m2) in enumerate(zip(first, last, strict=True)):
+            part = slice(self.bounds[m1], self.bounds[m2 + 1])
+            out[p] = np.bincount(self.cols[part], None if weights is None else weights[part], minlength=n)
+        return out
+
+
+def accumulate(ufunc: np.ufunc, x: np.ndarray, dtype: np.dtype | type | None = None,
+               reverse: bool = False) -> np.ndarray:
+    """``ufunc.accumulate(x, axis=0)`` (backwards with ``reverse``), one month row at a time.
+
+    Same result as numpy's, but numpy walks a month-major array down its columns (a strided
+    read per element) and is about ten times slower on cube-sized arrays.
+    """
+    out = np.empty(x.shape, dtype=dtype or x.dtype)
+    rows = range(len(x) - 1, -1, -1) if reverse else range(len(x))
+    prev = None
+    for i in rows:
+        if prev is None:
+            out[i] = x[i]
+        else:
+            ufunc(out[prev], x[i], out=out[i])
+        prev = i
+    return out
+
+
+def _arrow_strings(values: pd.Series | pd.Index) -> pa.Array:
+    """``values`` as Arrow strings (no copy when they already are)."""
+    series = pd.Series(values, copy=False)
+    return pa.array(series if series.dtype == "str" else series.astype("str"))
+
+
+def _index_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:
+    """Position of each value in ``value_set``, −1 where absent (Arrow hash lookup, C++)."""
+    found = pc.index_in(values, value_set=value_set.cast(values.type))
+    return pc.fill_null(found, -1).to_numpy().astype(np.intp, copy=False)
+
+
+def month_offsets(dates: pd.Series, first: pd.Period) -> np.ndarray:
+    """Whole months from ``first`` to each date's month (dates must not be missing)."""
+    values = dates.to_numpy()
+    if np.isnat(values).any():
+        raise DataError(f"{dates.name}: missing dates where a month is needed")
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    unit, count = np.datetime_data(values.dtype)
+    if unit in ("s", "ms", "us", "ns"):  # integer division: much faster than a calendar cast
+        days = values.view(np.int64) // (np.timedelta64(1, "D") // np.timedelta64(count, unit))
+    else:
+        days = values.astype("datetime64[D]").view(np.int64)
+    lo = days.min()
+    # the month of each day from lo to the latest, looked up (dates span a few thousand days);
+    # in place, as these arrays are as long as the table
+    month_of_day = np.arange(lo, days.max() + 1).astype("datetime64[D]").astype("datetime64[M]").view(np.int64)
+    month_of_day -= (first.year - 1970) * 12 + first.month - 1
+    days -= lo
+    return np.take(month_of_day, days, out=days)
+
+
+def _sorted_codes(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(keys, sort=True)`` for non-negative integer keys below ``size``: a lookup
+    table when that is not much larger than ``keys`` (far faster than hashing), else a hash."""
+    if size > 4 * len(keys) + (1 << 20):
+        return pd.factorize(keys, sort=True)
+    seen = np.zeros(size, dtype=bool)
+    seen[keys] = True
+    uniques = np.flatnonzero(seen)
+    position = np.cumsum(seen) - 1
+    return position[keys], uniques
+
+
+def sum_by_account(values: np.ndarray, columns: np.ndarray, n: int) -> np.ndarray:
+    """Sum the columns of ``values`` (rows × pairs) into ``n`` columns by ``columns``."""
+    out = np.zeros((values.shape[0], n), dtype=values.dtype)
+    for row, x in zip(out, values, strict=True):  # a bincount per month or period
+        row[:] = np.bincount(columns, x, minlength=n)
+    return out
+
+
+def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index) -> MrrCube:
+    """Lay out a validated subscriptions table over ``account_ids`` (normally all accounts)."""
+    accounts = pd.Index(np.sort(pd.unique(pd.Series(account_ids, dtype="str")).astype(object)),
+                        name="account_id")
+    if subscriptions.empty:
+        raise DataError("subscriptions: no rows, so there is no MRR to analyse")
+    month = subscriptions["month"]
+    first = month.min().to_period("M")
+    last = month.max().to_period("M")
+    month_row = month_offsets(month, first)
+    acc = _index_in(_arrow_strings(subscriptions["account_id"]), _arrow_strings(accounts))
+    if (acc < 0).any():
+        raise DataError("subscriptions: account_id not in accounts")
+    prod_codes, products = pd.factorize(subscriptions["product"], sort=True)
+    pair_key = acc.astype(np.int64)
+    pair_key *= len(products)
+    pair_key += prod_codes
+    pair_codes, pair_keys = _sorted_codes(pair_key, len(accounts) * len(products))
+    n_months = (last - first).n + 1
+    pair_mrr = np.zeros((n_months, len(pair_keys)))
+    pair_lic = np.zeros((n_months, len(pair_keys)))
+    pair_mrr[month_row, pair_codes] = subscriptions["mrr"].to_numpy(dtype=float)
+    pair_lic[month_row, pair_codes] = subscriptions["licenses"].to_numpy(dtype=float)
+    return MrrCube(
+        accounts=accounts,
+        months=pd.period_range(first, last, freq="M"),
+        pair_account=(pair_keys // len(products)).astype(np.intp),
+        pair_product=np.asarray(products)[pair_keys % len(products)],
+        pair_mrr=pair_mrr,
+        pair_licenses=pair_lic,
+    )
+
+
+def mrr_ledger(cube: MrrCube) -> pd.DataFrame:
+    """The monthly MRR movement ledger: one row per account and month with a movement, ordered
+    by month then account_id.
+
+    Columns: account_id, month (first day), mrr_prev, mrr, movement, amount. Months without a
+    subscription row count as MRR 0; churn is a month with no MRR after an active month.
+    """
+    moves = cube.movements
+    kind = np.zeros(cube.mrr.shape, dtype=np.int8)
+    for code, name in enumerate(MOVEMENTS, start=1):  # movements are mutually exclusive
+        kind[moves[name] > 0] = code
+    rows, cols = np.nonzero(kind)  # row-major: by month, then account (the index is sorted)
+    code = kind[rows, cols]
+    amount = sum(moves[name][rows, cols] for name in MOVEMENTS)
+    return pd.DataFrame({
+        "account_id": cube.accounts.to_numpy()[cols],
+        "month": cube.months.to_timestamp().to_numpy()[rows],
+        "mrr_prev": np.where(rows > 0, cube.mrr[np.maximum(rows - 1, 0), cols], 0.0),
+        "mrr": cube.mrr[rows, cols],
+        "movement": np.asarray(MOVEMENTS, dtype=object)[code - 1],
+        "amount": amount,
+    })

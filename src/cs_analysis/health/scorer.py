@@ -1,0 +1,235 @@
+"""Health score on the DEAR frame (docs/health.md): scorecard points per dimension, a 0–100 score, four
+levels (4 良好 Good … 1 要対応 Action required), Karakuri's rules and targets, at any date.
+
+>>> scorer = HealthScorer(load_dataset("data/demo"), load_settings())   # doctest: +SKIP
+>>> scorer.at("2026-09-30")                                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from cs_analysis import i18n
+from cs_analysis.config.scorecard import MEASURES
+from cs_analysis.config.settings import Settings
+from cs_analysis.core.ledger import MrrCube
+from cs_analysis.data.dataset import Dataset
+from cs_analysis.health.signals import SignalBuilder
+
+LEVEL_NAMES_EN = np.array(["", *(i18n.LEVELS[k][0] for k in (1, 2, 3, 4))], dtype=object)  # index = level
+LEVEL_NAMES_JA = np.array(["", *(i18n.LEVELS[k][1] for k in (1, 2, 3, 4))], dtype=object)
+# the table each flag needs ("onboarding rule": the onboarding rule's own data)
+FLAG_TABLES = {"no_contact": "touchpoints", "onboarding_stuck": "onboarding rule", "champion_change": "champion_changes",
+               "low_utilisation": "usage", "detractor": "nps_responses", "severe_ticket": "tickets",
+               "seats_down": "subscriptions"}
+# the DEAR dimension a flag belongs to (its words: i18n.FLAGS, i18n.FLAG_DRIVERS)
+FLAG_DIMENSIONS = {"no_contact": "engagement", "onboarding_stuck": "adoption", "champion_change": "engagement",
+                   "low_utilisation": "deployment", "detractor": "other", "severe_ticket": "other",
+                   "seats_down": "deployment"}
+FLAGS = tuple(FLAG_TABLES)  # every flag, in output order
+
+
+def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
+    """Vectorised display of measure values ("" where missing)."""
+    v = np.asarray(values, float)
+    ok = ~np.isnan(v)
+    scaled = np.round(np.nan_to_num(v) * (100 if unit in ("ratio", "change") else 1)).astype(np.int64)
+    digits = pd.Series(scaled).astype(str).to_numpy(dtype=object)
+    if unit == "flag":
+        words = i18n.FLAG_VALUE[lang == "ja"]
+        text = np.where(scaled > 0, words[1], words[0]).astype(object)
+    elif unit == "ratio":
+        text = digits + "%"
+    elif unit == "change":
+        text = np.where(scaled >= 0, "+", "") + digits + "%"
+    elif unit == "days":
+        text = digits + i18n.pick(i18n.DAYS_UNIT, lang)
+    else:
+        text = digits
+    return np.where(ok, text, "").astype(object)
+
+
+@dataclass
+class HealthScorer:
+    """Scores every active account at any date from data dated on or before it.
+    ``cube``: the dataset's MRR cube when already built (else it is built here)."""
+
+    dataset: Dataset
+    settings: Settings
+    cube: MrrCube | None = None
+
+    @cached_property
+    def signals(self) -> SignalBuilder:
+        return SignalBuilder(self.dataset, self.settings, self.cube)
+
+    @cached_property
+    def _measures(self) -> list[tuple[str, str, object]]:
+        """(dimension, measure name, Measure) of every measure whose table is present."""
+        available = self.signals.available()
+        return [(d.name, m.name, m) for d, m in self.settings.health.measures() if available[m.name]]
+
+    @property
+    def dimensions_on(self) -> list[str]:
+        """Dimensions with at least one measure whose table is present."""
+        return [d.name for d in self.settings.health.dimensions if any(m[0] == d.name for m in self._measures)]
+
+    @property
+    def notes(self) -> list[str]:
+        """What is switched off because its table (or column) is absent: measures (the rest are
+        re-weighted), flags and Karakuri's rules; one line each."""
+        available = self.signals.available()
+        off = [m.name for _, m in self.settings.health.measures() if not available[m.name]]
+        notes = []
+        if off:
+            notes.append(f"measures switched off (table or column absent): {', '.join(off)}; "
+                         "the remaining measures are re-weighted")
+        rules = ("onboarding_stuck", "champion_change")  # said below, with their rules
+        flags_off = [f for f in FLAGS if not self.flag_available(f) and f not in rules]
+        if flags_off:
+            notes.append("flags switched off (table absent): " + ", ".join(
+                f"{f} (needs {FLAG_TABLES[f]})" for f in flags_off))
+        if not self.signals.onboarding_rule_on:
+            need = "usage" if self.settings.health.onboarding.rule == "steady_usage" else "onboarding"
+            notes.append(f"onboarding rule switched off (no {need} table): no account is capped as "
+                         "onboarding or flagged stuck, and the onboarding KPIs are empty")
+        if self.dataset.champion_changes is None:
+            notes.append("champion-change rule switched off (no champion_changes table): no level cap, "
+                         "no champion_change flag")
+        return notes
+
+    def flag_available(self, flag: str) -> bool:
+        """Whether the data behind a flag is present (see ``FLAG_TABLES``)."""
+        table = FLAG_TABLES[flag]
+        if table == "onboarding rule":
+            return self.signals.onboarding_rule_on
+        return getattr(self.dataset, table) is not None
+
+    @cached_property
+    def _targets(self) -> np.ndarray:
+        acc = self.dataset.accounts.set_index("account_id").reindex(self.signals.cube.accounts)
+        default = self.settings.health.default_target_level
+        if "target_health_level" not in acc.columns:
+            return np.full(len(acc), default)
+        return acc["target_health_level"].fillna(default).to_numpy(dtype=int)
+
+    def at(self, as_of: str | pd.Timestamp, reasons: bool = True) -> pd.DataFrame:
+        """One row per account active on ``as_of`` (billed that month): dimension points, score,
+        level and labels, caps, target, flags and (optionally) the top three reasons in words.
+        A date outside the data's months is a :class:`~cs_analysis.errors.HistoryError`."""
+        self.signals.cube.require_day(pd.Timestamp(as_of))
+        sig = self.signals.at(as_of)
+        active = sig["active"].to_numpy()
+        sig = sig[active]
+        card = self.settings.health
+        dims = [d for d in card.dimensions if any(m[0] == d.name for m in self._measures)]
+        points = {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
+        out = pd.DataFrame({"account_id": sig.index, "as_of": sig["as_of"].to_numpy()})
+        for dim in card.dimensions:  # stable columns: a switched-off dimension stays empty
+            out[dim.name] = np.nan
+        dim_scores, dim_weights = [], []
+        for dim in dims:
+            names = [(name, m) for d, name, m in self._measures if d == dim.name]
+            score = _weighted([points[n] for n, _ in names], [m.weight for _, m in names])
+            out[dim.name] = score
+            dim_scores.append(score)
+            dim_weights.append(dim.weight)
+        score = _weighted(dim_scores, dim_weights)
+        out["score"] = score
+        raw_level = card.levels(score)
+        champ = sig.get("days_since_champion_change", pd.Series(np.nan, index=sig.index)).to_numpy()
+        recent_champion = champ <= card.champion_cap_days
+        rule_on = self.signals.onboarding_rule_on  # off: nobody counts as onboarding or stuck
+        onboarded = sig["onboarded"].to_numpy() if rule_on else np.ones(len(sig), bool)
+        stuck = sig["onboarding_stuck"].to_numpy() if rule_on else np.zeros(len(sig), bool)
+        level = np.where(recent_champion, np.minimum(raw_level, card.champion_cap_level), raw_level)
+        level = np.where(~onboarded, np.minimum(level, card.onboarding_cap_level), level)
+        level = np.where(stuck, np.minimum(level, card.stuck_cap_level), level)
+        out["level"] = level
+        out["level_en"] = LEVEL_NAMES_EN[level]
+        out["level_ja"] = LEVEL_NAMES_JA[level]
+        out["capped_by_champion_change"] = recent_champion & (raw_level > card.champion_cap_level)
+        out["capped_by_onboarding"] = (level < raw_level) & ~out["capped_by_champion_change"].to_numpy()
+        targets = self._targets[active]
+        out["target_level"] = targets
+        out["meets_target"] = level >= targets
+        flags = self._flags(sig, recent_champion, stuck)
+        for name, values in flags.items():
+            out[f"flag_{name}"] = values
+        days = card.no_contact_days
+        pct = f"{card.low_utilisation * 100:g}"
+        labels = np.array([i18n.FLAGS[f][0].format(days=days, pct=pct) for f in flags], dtype=object)
+        out["flags"] = _join(np.column_stack(list(flags.values())), labels) if flags else ""
+        if reasons:
+            out["reasons"], out["reasons_ja"] = self._reasons(sig, points, dims)
+        return out
+
+    def _flags(self, sig: pd.DataFrame, recent_champion: np.ndarray, stuck: np.ndarray) -> dict[str, np.ndarray]:
+        def col(name: str) -> np.ndarray:
+            return sig[name].to_numpy(dtype=float) if name in sig else np.full(len(sig), np.nan)
+
+        flags = {
+            "no_contact": col("days_since_contact") > self.settings.health.no_contact_days,
+            "onboarding_stuck": stuck,
+            "champion_change": recent_champion,
+            "low_utilisation": col("utilisation") < self.settings.health.low_utilisation,
+            "detractor": col("nps_latest") <= 6,
+            "severe_ticket": col("severe_tickets_90d") > 0,
+            "seats_down": col("seat_trend") < 0,
+        }
+        return {name: values for name, values in flags.items() if self.flag_available(name)}
+
+    def _reasons(self, sig: pd.DataFrame, points: dict[str, np.ndarray],
+                 dims: list) -> tuple[np.ndarray, np.ndarray]:
+        """The three measures that cost the most points, in words (English, Japanese)."""
+        dim_w = {d.name: d.weight / sum(x.weight for x in dims) for d in dims}
+        losses, texts_en, texts_ja = [], [], []
+        for dim, name, m in self._measures:
+            in_dim = sum(x.weight for d, _, x in self._measures if d == dim)
+            losses.append(np.nan_to_num(100 - points[name]) * m.weight / in_dim * dim_w[dim])
+            en, ja = i18n.MEASURES[name]
+            unit = MEASURES[name][1]
+            values = sig[name].to_numpy(dtype=float)
+            d_en, d_ja = i18n.DIMENSIONS[dim]
+            texts_en.append(f"{d_en}: {en} " + _format(values, unit, "en"))
+            texts_ja.append(f"{d_ja}: {ja} " + _format(values, unit, "ja"))
+        loss = np.column_stack(losses)
+        order = np.argsort(-loss, axis=1, kind="stable")[:, :3]
+        top = np.take_along_axis(loss, order, axis=1) > 0
+        out = []
+        for texts in (texts_en, texts_ja):
+            picked = np.take_along_axis(np.column_stack(texts), order, axis=1)
+            out.append(_join(top, picked))
+        return out[0], out[1]
+
+    def history(self, as_of_dates: Sequence[str | pd.Timestamp]) -> pd.DataFrame:
+        """:meth:`at` for each date (without reasons), stacked: snapshots over history."""
+        return pd.concat([self.at(d, reasons=False) for d in as_of_dates], ignore_index=True)
+
+
+def _weighted(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Weighted mean of the parts that are present (weights re-normalised per row)."""
+    values = np.column_stack(parts)
+    w = np.where(np.isnan(values), 0.0, np.asarray(weights, float))
+    total = w.sum(axis=1)
+    return np.divide((np.nan_to_num(values) * w).sum(axis=1), total,
+                     out=np.full(len(values), np.nan), where=total > 0)
+
+
+def _join(mask: np.ndarray, texts: np.ndarray) -> np.ndarray:
+    """Row-wise "; "-joined texts where mask is true (a loop over columns, not rows)."""
+    texts = np.broadcast_to(texts, mask.shape).astype(object)
+    out = np.full(mask.shape[0], "", dtype=object)
+    for j in range(mask.shape[1]):
+        add = mask[:, j] & (texts[:, j] != "")
+        out = np.where(add & (out != ""), out + "; " + texts[:, j], np.where(add, texts[:, j], out))
+    return out
+
+
+def month_ends(first: pd.Period, last: pd.Period) -> list[pd.Timestamp]:
+    """Last day of each month from ``first`` to ``last``: monthly snapshot dates."""
+    return [p.end_time.normalize() for p in pd.period_range(first, last, freq="M")]

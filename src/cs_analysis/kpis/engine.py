@@ -1,0 +1,543 @@
+"""Every CS KPI (docs/kpis.md) for a period and optional segmentations, as a tidy frame.
+
+Output columns: ``period, segment_by, segment, kpi, value``; totals use segment_by = segment =
+"all". Rates are percent, money is in the data's currency, counts are integers, and an
+undefined value (a rate over an empty set) is empty (None), never 0 or inf. Definitions and
+decisions: docs/kpis.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from cs_analysis.config.settings import Settings
+from cs_analysis.core.activity import ActivityCube, build_activity
+from cs_analysis.core.ledger import MOVEMENTS, MonthRows, MrrCube, accumulate, build_cube, sum_by_account
+from cs_analysis.core.periods import Period, latest_fiscal_quarter, months_to_fiscal_year_end, parse_period
+from cs_analysis.core.segments import Segmenter, reference_month
+from cs_analysis.data.dataset import Dataset
+from cs_analysis.errors import DataError, HistoryError
+from cs_analysis.health.scorer import HealthScorer
+from cs_analysis.kpis.registry import ACTIVITY, COLUMNS, KPIS
+from cs_analysis.kpis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
+
+
+def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num ÷ den × 100, NaN where den is 0."""
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    return np.divide(num * 100.0, den, out=np.full(den.shape, np.nan), where=den != 0)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.full(np.shape(den), np.nan), where=den > 0)
+
+
+CHUNK_CELLS = 300_000  # periods × accounts computed at once (bounds memory)
+ONE_HOT_MAX = 64  # up to this many segments, group sums are matrix products (BLAS)
+
+
+def _group_sums(xs: Sequence[np.ndarray], segmentations: Sequence[tuple[np.ndarray, int]]) -> list[list[np.ndarray]]:
+    """Sums of each ``x`` of ``xs`` (periods × quantities × accounts) per segment of each
+    segmentation: ``out[x][segmentation]`` is periods × quantities × k.
+
+    A segmentation is (segment code of each account, or of each period and account; k).
+    Segmentations of at most ``ONE_HOT_MAX`` segments share one indicator matrix, so a single
+    matrix product (BLAS) reads an ``x`` once for all of them; larger ones use a bincount."""
+    n_p, n = xs[0].shape[0], xs[0].shape[2]
+    out = [[np.empty(0)] * len(segmentations) for _ in xs]
+    small = [i for i, (_, k) in enumerate(segmentations) if k <= ONE_HOT_MAX]
+    if small:
+        offsets = np.cumsum([0, *(segmentations[i][1] for i in small)])
+        per_period = any(segmentations[i][0].ndim == 2 for i in small)
+        onehot = np.zeros((*((n_p,) if per_period else ()), n, offsets[-1]), dtype=np.float32)
+        for i, offset in zip(small, offsets, strict=False):
+            codes = np.broadcast_to(segmentations[i][0], onehot.shape[:-1])
+            np.put_along_axis(onehot, codes[..., None] + offset, 1, axis=-1)
+        for x, sums_x in zip(xs, out, strict=True):
+            sums = x @ onehot.astype(x.dtype, copy=False)
+            for i, lo, hi in zip(small, offsets[:-1], offsets[1:], strict=True):
+                sums_x[i] = sums[..., lo:hi]
+    for i, (codes, k) in enumerate(segmentations):
+        if k > ONE_HOT_MAX:
+            codes = np.broadcast_to(codes, (n_p, n))
+            for x, sums_x in zip(xs, out, strict=True):
+                n_q = x.shape[1]
+                flat = codes[:, None, :] + k * (np.arange(n_p)[:, None, None] * n_q + np.arange(n_q)[None, :, None])
+                sums_x[i] = np.bincount(flat.ravel(), x.ravel(), n_p * n_q * k).reshape(n_p, n_q, k)
+    return out
+
+
+@dataclass
+class KpiEngine:
+    """Computes KPIs for any periods from one dataset; build once, query many periods.
+
+    All periods asked for in one call are computed together as account × period arrays.
+
+    >>> engine = KpiEngine(load_dataset("data/demo"), load_settings())   # doctest: +SKIP
+    >>> engine.kpis("FY2025Q1", by=["size"])                              # doctest: +SKIP
+    """
+
+    dataset: Dataset
+    settings: Settings
+    with_health: bool = True  # health KPIs need a health snapshot per month end involved
+    workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))  # chunks at once
+
+    @cached_property
+    def cube(self) -> MrrCube:
+        return build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"])
+
+    @cached_property
+    def activity(self) -> ActivityCube:
+        return build_activity(self.dataset, self.cube)
+
+    @cached_property
+    def scorer(self) -> HealthScorer:
+        return HealthScorer(self.dataset, self.settings, self.cube)
+
+    @cached_property
+    def _health_cache(self) -> dict[int, dict[str, np.ndarray]]:
+        return {}
+
+    def _health_at(self, row: int) -> dict[str, np.ndarray]:
+        """Per-account health quantities at the end of month ``row`` (cached)."""
+        if row not in self._health_cache:
+            day = self.cube.months[row].end_time.normalize()
+            frame = self.scorer.at(day, reasons=False)
+            sig = self.scorer.signals.at(day)
+            cols = self.cube.account_columns(frame["account_id"])
+            n = len(self.cube.accounts)
+            level = np.zeros(n, int)
+            level[cols] = frame["level"].to_numpy()
+            meets = np.zeros(n, bool)
+            meets[cols] = frame["meets_target"].to_numpy()
+            active = sig["active"].to_numpy()
+            quantities = {"level": level, "meets_target": meets}
+            if "flag_no_contact" in frame:  # off without touchpoints: the KPI stays empty
+                no_contact = np.zeros(n, bool)
+                no_contact[cols] = frame["flag_no_contact"].to_numpy()
+                quantities["no_contact"] = no_contact
+            if self.scorer.signals.onboarding_rule_on:  # off without its data: KPIs empty
+                quantities["onboarded"] = active & sig["onboarded"].to_numpy()
+                quantities["onboarding_stuck"] = active & sig["onboarding_stuck"].to_numpy()
+            self._health_cache[row] = quantities
+        return self._health_cache[row]
+
+    @cached_property
+    def segmenter(self) -> Segmenter:
+        return Segmenter(self.dataset.accounts, self.cube, self.settings)
+
+    @cached_property
+    def _movement_rows(self) -> tuple[MonthRows, dict[str, np.ndarray]]:
+        """The account-months with a movement (most have none) as ``MonthRows``, and per row
+        each movement's amount, the lost revenue to the fiscal year end and the new-account flag."""
+        moves = self.cube.movements
+        months, cols = np.nonzero(np.logical_or.reduce([moves[k] != 0 for k in MOVEMENTS]))
+        rows = MonthRows.of(cols, months, len(self.cube.months))
+        months, cols = rows.months, rows.cols
+        values = {k: moves[k][months, cols] for k in MOVEMENTS}
+        weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month).to_numpy()
+        values["lost_revenue"] = values["churn"] * weight[months]
+        values["new_count"] = (values["new"] > 0).astype(float)
+        return rows, values
+
+    @cached_property
+    def _cohorts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per account: month row of its first MRR (−1 if active in the opening month or never,
+        i.e. left-truncated or absent) and of its first churn after that (−1 if none)."""
+        moves = self.cube.movements
+        started = moves["new"] > 0
+        start = np.where(started.any(axis=0), np.argmax(started, axis=0), -1)
+        churn = moves["churn"] > 0
+        first_churn = np.where(churn.any(axis=0), np.argmax(churn, axis=0), -1)
+        return start, first_churn
+
+    def period(self, period: str | Period) -> Period:
+        """Parse ``period`` with the fiscal year start from settings and check it fits the data."""
+        p = period if isinstance(period, Period) else parse_period(period, self.settings.fiscal_year_start_month)
+        first, last = self.cube.months[0], self.cube.months[-1]
+        if p.start < first or p.end > last:
+            raise HistoryError(
+                f"period {p.label} ({p.first}..{p.last}) needs data from {p.start} (the month before "
+                f"it starts) to {p.end}, but the subscriptions cover {first}..{last}"
+            )
+        return p
+
+    def default_period(self) -> Period:
+        """The last complete fiscal quarter of the data (the default period of reports and the
+        ``kpis`` command); a :class:`HistoryError` when the data holds none."""
+        months = self.cube.months
+        quarter = latest_fiscal_quarter(months[-1], self.settings.fiscal_year_start_month)
+        if len(months) < 2:
+            raise HistoryError(f"the data holds one month only ({months[0]}): KPIs need a period and the month "
+                               "before it (the opening balance), so at least two months of subscriptions")
+        if quarter.start < months[0]:
+            raise HistoryError(
+                f"the data ({months[0]}..{months[-1]}) holds no complete fiscal quarter after its opening "
+                f"month (the default period); give --period, e.g. {months[-1]}"
+                + (f" or {months[1]}..{months[-1]}" if len(months) > 2 else ""))
+        return quarter
+
+    def _columns(self, periods: Sequence[Period]) -> tuple[np.ndarray, np.ndarray]:
+        first = self.cube.months[0]
+        i1 = np.array([(p.first - first).n for p in periods])
+        i2 = np.array([(p.end - first).n for p in periods])
+        return i1, i2
+
+    def _stats(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-account quantities, periods × accounts."""
+        cube = self.cube
+        s = i1 - 1
+        moved, amounts = self._movement_rows
+        n = len(cube.accounts)
+        sums = {k: moved.totals(i1, i2, n, v) for k, v in amounts.items()}
+
+        mrr_s, mrr_e = cube.mrr[s], cube.mrr[i2]
+        in_s, in_e = mrr_s > 0, mrr_e > 0
+        ps, pe = cube.pair_mrr[s], cube.pair_mrr[i2]
+        upsell, cross = sum_by_account(np.concatenate([np.where(ps > 0, np.maximum(0, pe - ps), 0),
+                                                       np.where(ps == 0, pe, 0)]), cube.pair_account, n
+                                       ).reshape(2, len(i1), n)
+        lic_s, lic_e = cube.licenses[s], cube.licenses[i2]
+        stats = {
+            "in_start": in_s,
+            "in_end": in_e,
+            "churned": in_s & ~in_e,
+            "mrr_start": mrr_s,
+            "mrr_end": mrr_e,
+            "mrr_end_of_start": np.where(in_s, mrr_e, 0.0),
+            "min_mrr_of_start": np.where(in_s, np.minimum(mrr_s, mrr_e), 0.0),
+            **{f"{k}_amount": sums[k] for k in MOVEMENTS},
+            "is_new": sums["new_count"] > 0,
+            "lost_revenue": sums["lost_revenue"],
+            "licenses_start": np.where(in_s, lic_s, 0.0),
+            "licenses_lost": np.where(in_s, np.maximum(0.0, lic_s - lic_e), 0.0),
+            "upsell": np.where(in_s, upsell, 0.0),
+            "cross_sell": np.where(in_s, cross, 0.0),
+            "upsold": in_s & (upsell > 0),
+            "cross_sold": in_s & (cross > 0),
+        }
+        active = cube.active
+        for offset in range(int((i2 - i1).max()) + 1):  # each month of the periods, for the mean
+            t = np.minimum(i1 + offset, i2)
+            inside = (i1 + offset <= i2)[:, None]
+            stats[f"month{offset}_base"] = active[t - 1] & inside
+            stats[f"month{offset}_churned"] = active[t - 1] & ~active[t] & inside
+        act = self.activity.events
+        for key in ("nps_responses", "promoters", "detractors", "tickets_opened", "referral_touchpoints",
+                    "objectives_due", "objectives_on_time"):
+            if key in act:
+                stats[key] = act[key].totals(i1, i2, n)
+        if "objectives_due" in act:
+            since_start = np.zeros_like(i2)
+            open_at_end = act["objectives_due"].totals(since_start, i2, n) - act["objectives_closed"].totals(since_start, i2, n)
+            stats["objectives_overdue"] = np.where(in_e, open_at_end, 0)
+        if self.activity.latest_nps is not None:
+            stats["referral_candidate"] = in_e & (self.activity.latest_nps[i2] >= 9)
+        if self.with_health:
+            stats.update(self._health_stats(i1, i2))
+        return stats
+
+    def _health_stats(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
+        """Health quantities at each period's start and end, periods × accounts."""
+        end = [self._health_at(int(t)) for t in i2]
+        start = [self._health_at(int(t) - 1) for t in i1]
+        level = np.vstack([h["level"] for h in end])
+        level_start = np.vstack([h["level"] for h in start])
+        out = {f"level{k}_end": level == k for k in (4, 3, 2, 1)}
+        out["scored_end"] = level > 0
+        out["caution_or_action_start"] = (level_start == 1) | (level_start == 2)
+        out["caution_or_action_end"] = (level == 1) | (level == 2)
+        for key in ("meets_target", "onboarded", "onboarding_stuck", "no_contact"):
+            if key in end[0]:
+                out[f"{key}_end"] = np.vstack([h[key] for h in end])
+        if not self.scorer.signals.onboarding_rule_on:
+            return out
+        first_day = self.cube.months[i1].start_time.to_numpy().astype("datetime64[D]").astype(np.int64)
+        last_day = self.cube.months[i2].end_time.to_numpy().astype("datetime64[D]").astype(np.int64)
+        done = self.scorer.signals.onboarded_day
+        in_period = (done >= first_day[:, None]) & (done <= last_day[:, None])
+        days = done - self.scorer.signals.signup_day
+        out["days_to_onboard_in_period"] = np.where(in_period, days, np.nan)
+        return out
+
+    def kpis(self, period: str | Period, by: Sequence[str] = ()) -> pd.DataFrame:
+        """Every KPI for ``period``, in total and for each segmentation in ``by``."""
+        return self.kpis_for([period], by)
+
+    def kpis_for(self, periods: Sequence[str | Period], by: Sequence[str] = ()) -> pd.DataFrame:
+        """Every KPI for each of ``periods`` (computed together), in total and per segmentation."""
+        ps = [self.period(p) for p in periods]
+        segmentations = ["all", *[b for b in by if b != "all"]]
+        i1, i2 = self._columns(ps)
+        size = max(1, CHUNK_CELLS // max(1, len(self.cube.accounts)))
+        starts = range(0, len(ps), size)
+        workers = min(self.workers, len(starts))
+        _ = self.cube.active, self.cube.movements  # shared by both threads below: built first
+        with ThreadPoolExecutor(max(2, workers)) as pool:  # NumPy releases the GIL
+            prepared = pool.submit(self._prepare, i1, i2)
+            # survival lifetimes: cohorts are segmented as they were when they started (no
+            # survivorship bias), so one batch of fits per segmentation covers every period
+            lifetimes = {b: self._lifetimes(*self.segmenter.codes(b, self._cohorts[0]), i2)
+                         for b in segmentations}
+            prepared.result()
+            # each worker takes every workers-th chunk, reusing its buffers; BLAS then gets one
+            # thread per worker
+            def work(mine: range) -> list[pd.DataFrame]:
+                buffers: dict[type, np.ndarray] = {}
+                return [self._kpis_chunk(ps[i:i + size], segmentations,
+                                         {b: v[i:i + size] for b, v in lifetimes.items()}, buffers)
+                        for i in mine]
+
+            with threadpool_limits(1 if workers > 1 else None, user_api="blas"):
+                done = list(pool.map(work, [starts[w::workers] for w in range(workers)]))
+        frames = [done[k % workers][k // workers] for k in range(len(starts))]  # back in period order
+        return _tidy(pd.concat(frames, ignore_index=True))
+
+    def _prepare(self, i1: np.ndarray, i2: np.ndarray) -> None:
+        """Compute the shared arrays (and health snapshots) the chunks read, before they run
+        side by side."""
+        cube = self.cube
+        _ = cube.mrr, cube.licenses, cube.next_active, self._movement_rows, self.activity
+        if self.with_health:
+            for row in sorted({*(i1 - 1).tolist(), *i2.tolist()}):
+                self._health_at(row)
+
+    def _kpis_chunk(self, ps: list[Period], segmentations: list[str], lifetimes: dict[str, np.ndarray],
+                    buffers: dict[type, np.ndarray]) -> pd.DataFrame:
+        """KPIs of ``ps`` (one chunk of periods); ``buffers`` hold the stacked quantities from one
+        chunk to the next of the same worker."""
+        i1, i2 = self._columns(ps)
+        stats = self._stats(i1, i2)
+        days_to_onboard = stats.pop("days_to_onboard_in_period", None)
+        # money in float64; flags and counts in float32, exact for sums below 2**24
+        groups = [[q for q, v in stats.items() if v.dtype.kind == "f"],
+                  [q for q, v in stats.items() if v.dtype.kind != "f"]]
+        stacks = []
+        for names_q, dtype in zip(groups, (np.float64, np.float32), strict=True):
+            shape = (len(ps), len(names_q), len(self.cube.accounts))
+            if buffers.get(dtype, np.empty(0)).size < np.prod(shape):
+                buffers[dtype] = np.empty(int(np.prod(shape)), dtype=dtype)
+            x = buffers[dtype][:int(np.prod(shape))].reshape(shape)
+            for j, q in enumerate(names_q):
+                x[:, j, :] = stats.pop(q)  # converted while copied: one write
+            stacks.append(x)
+        ref = reference_month(self.cube, i1, i2)
+        segs = [(seg_by, *self.segmenter.codes(seg_by, ref)) for seg_by in segmentations]
+        segments = [(codes, len(names)) for _, codes, names in segs]
+        sums = _group_sums(stacks, segments)
+        if any(x.dtype == np.float32 and np.abs(g).max(initial=0) >= 2**24 for x, gs in zip(stacks, sums, strict=True) for g in gs):
+            sums = _group_sums([x.astype(np.float64) for x in stacks], segments)  # beyond float32's exact range
+        totals: list[dict[str, np.ndarray]] = [{} for _ in segs]
+        for names_q, sums_x in zip(groups, sums, strict=True):
+            for total, g in zip(totals, sums_x, strict=True):
+                g = g.astype(np.float64)
+                total.update({q: g[:, j, :] for j, q in enumerate(names_q)})
+        frames = []
+        for (seg_by, codes, names), total in zip(segs, totals, strict=True):
+            values = self._aggregate(total, lifetimes[seg_by])
+            if days_to_onboard is not None:
+                values["median_days_to_onboard"] = _group_medians(days_to_onboard, codes, len(names))
+            empty = np.full((len(ps), len(names)), np.nan)  # KPIs whose optional table is absent
+            values = {kpi: values.get(kpi, empty) for kpi in KPIS}
+            frames.append(_long(values, [p.label for p in ps], seg_by, names))
+        return pd.concat(frames, ignore_index=True)
+
+    def _aggregate(self, total: dict[str, np.ndarray], lifetimes: np.ndarray) -> dict[str, np.ndarray]:
+        """KPI values (periods × segments) from the per-segment sums of the account quantities
+        and the segments' sBG discounted expected lifetimes."""
+        v: dict[str, np.ndarray] = {}
+        v["mrr_start"], v["mrr_end"] = total["mrr_start"], total["mrr_end"]
+        for move, name in (("new", "new_mrr"), ("expansion", "expansion_mrr"),
+                           ("contraction", "contraction_mrr"), ("churn", "churned_mrr"),
+                           ("reactivation", "reactivation_mrr")):
+            v[name] = total[f"{move}_amount"]
+        v["net_new_mrr"] = (v["new_mrr"] + v["expansion_mrr"] + v["reactivation_mrr"]
+                            - v["contraction_mrr"] - v["churned_mrr"])
+        n_s, n_e = total["in_start"], total["in_end"]
+        v["active_accounts_start"], v["active_accounts_end"] = n_s, n_e
+        v["churned_accounts"], v["new_accounts"] = total["churned"], total["is_new"]
+        v["customer_churn_rate"] = _rate(v["churned_accounts"], n_s)
+        v["avg_monthly_churn_rate"] = _avg_monthly_churn(total)
+        v["license_churn_rate"] = _rate(total["licenses_lost"], total["licenses_start"])
+        v["revenue_churn_rate"] = _rate(v["churned_mrr"] + v["contraction_mrr"], v["mrr_start"])
+        v["net_revenue_churn_rate"] = _rate(
+            v["churned_mrr"] + v["contraction_mrr"] - v["expansion_mrr"] - v["reactivation_mrr"],
+            v["mrr_start"])
+        v["customer_retention_rate"] = _rate(n_e - v["new_accounts"], n_s)
+        v["nrr"] = _rate(total["mrr_end_of_start"], v["mrr_start"])
+        v["grr"] = _rate(total["min_mrr_of_start"], v["mrr_start"])
+        v["upsell_mrr"], v["cross_sell_mrr"] = total["upsell"], total["cross_sell"]
+        v["upsell_rate"] = _rate(total["upsold"], n_s)
+        v["cross_sell_rate"] = _rate(total["cross_sold"], n_s)
+        v["arpa"] = _ratio(v["mrr_end"], n_e)
+        v["ltv"] = _ratio(v["arpa"] * self.settings.gross_margin, v["avg_monthly_churn_rate"] / 100.0)
+        v["ltv_survival"] = v["arpa"] * self.settings.gross_margin * lifetimes
+        v["lost_revenue"] = total["lost_revenue"]
+        if "nps_responses" in total:
+            v["nps_responses"] = total["nps_responses"]
+            v["promoters"], v["detractors"] = total["promoters"], total["detractors"]
+            v["nps"] = _rate(v["promoters"] - v["detractors"], v["nps_responses"])
+            v["referral_candidates"] = total["referral_candidate"]
+        for key in ("referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"):
+            if key in total:
+                v[key] = total[key]
+        if "objectives_due" in total:
+            v["objectives_on_time_rate"] = _rate(total["objectives_on_time"], v["objectives_due"])
+        if "scored_end" in total:
+            for k in (4, 3, 2, 1):
+                v[f"health_level_{k}_accounts"] = total[f"level{k}_end"]
+                v[f"health_level_{k}_share"] = _rate(total[f"level{k}_end"], total["scored_end"])
+            v["caution_or_action_accounts_start"] = total["caution_or_action_start"]
+            v["caution_or_action_accounts_end"] = total["caution_or_action_end"]
+            v["target_achievement_rate"] = _rate(total["meets_target_end"], total["scored_end"])
+            if "onboarded_end" in total:
+                v["onboarding_completion_rate"] = _rate(total["onboarded_end"], n_e)
+                v["onboarding_stuck_accounts"] = total["onboarding_stuck_end"]
+            if "no_contact_end" in total:
+                v["no_contact_accounts"] = total["no_contact_end"]
+        return v
+
+    def _lifetimes(self, codes: np.ndarray, names: list[str], ends: np.ndarray) -> np.ndarray:
+        """Periods × segments (``codes``: each account's segment when it started): the sBG
+        discounted expected lifetime (months) of a new account, fitted by maximum likelihood to
+        every cohort that started after the opening month, as known at each period's end month;
+        NaN with fewer than ``min_cohort_accounts`` accounts or no churn."""
+        start, first_churn = self._cohorts
+        k, last = len(names), int(ends.max())
+        span = last + 2  # months 0..last, and renewal counts 0..last
+        seen = (start >= 0) & (start <= last)
+        s, f, c = start[seen], first_churn[seen], codes[seen]
+        gone = (f >= 0) & (f <= last)
+        s_g, f_g, c_g = s[gone], f[gone], c[gone]
+        started = np.bincount(c * span + s, minlength=k * span).reshape(k, span)  # [segment, start]
+        # churns by the month they happened in: [month, segment, start] and [month, segment, T]
+        by_start = np.bincount((f_g * k + c_g) * span + s_g, minlength=span * k * span).reshape(span, k, span)
+        by_life = np.bincount((f_g * k + c_g) * span + f_g - s_g, minlength=span * k * span).reshape(span, k, span)
+        # as known at each period's end: churned so far by lifetime; still alive by renewals survived
+        churn_counts = accumulate(np.add, by_life)[ends].astype(float)
+        alive = (started[None] - accumulate(np.add, by_start))[ends]  # [row, segment, start]
+        start_of = ends[:, None] - np.arange(span)  # the start month of a survivor of p renewals
+        valid = start_of >= 0
+        survivors = np.take_along_axis(alive, np.where(valid, start_of, 0)[:, None, :], axis=2)
+        cens_counts = np.where(valid[:, None, :], survivors, 0).astype(float)
+        n = churn_counts.sum(axis=2) + cens_counts.sum(axis=2)
+        fit = (n >= self.settings.min_cohort_accounts) & (churn_counts.sum(axis=2) > 0)
+        out = np.full((len(ends), k), np.nan)
+        if fit.any():
+            alpha, beta, _ = fit_sbg(churn_counts[fit], cens_counts[fit])
+            discount = monthly_discount(self.settings.annual_discount_rate)
+            out[fit] = discounted_expected_lifetime(alpha, beta, discount)
+        return out
+
+
+def _group_medians(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    """Median of the non-missing ``values`` (periods × accounts) per period and segment."""
+    n_p, n = values.shape
+    codes = np.broadcast_to(codes, (n_p, n))
+    ok = ~np.isnan(values)
+    frame = pd.DataFrame({"p": np.nonzero(ok)[0], "seg": codes[ok], "v": values[ok]})
+    medians = frame.groupby(["p", "seg"])["v"].median()
+    out = np.full((n_p, k), np.nan)
+    out[medians.index.get_level_values(0), medians.index.get_level_values(1)] = medians.to_numpy()
+    return out
+
+
+def _avg_monthly_churn(total: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean over each period's months of the single-month churn rate; months whose segment had
+    no active account at the month's start (or past the period's end) are left out."""
+    sums, months = 0.0, 0.0
+    offset = 0
+    while f"month{offset}_base" in total:
+        rate = _rate(total[f"month{offset}_churned"], total[f"month{offset}_base"])
+        sums = sums + np.nan_to_num(rate)
+        months = months + ~np.isnan(rate)
+        offset += 1
+    return _ratio(sums, months)
+
+
+def _long(values: dict[str, np.ndarray], labels: list[str], seg_by: str, names: list[str]) -> pd.DataFrame:
+    """Periods × segments arrays of every KPI → long rows in KPI order; segments with no activity
+    in a period (other than the total) are left out."""
+    cube = np.stack([values[kpi] for kpi in KPIS], axis=2)  # periods × segments × kpis
+    active = np.stack([np.nan_to_num(values[a]) != 0 for a in ACTIVITY], axis=2).any(axis=2)
+    keep = active if seg_by != "all" else np.ones(active.shape, bool)
+    p_idx, s_idx = np.nonzero(keep)
+    return pd.DataFrame({
+        "period": np.repeat(np.asarray(labels, dtype=object)[p_idx], len(KPIS)),
+        "segment_by": seg_by,
+        "segment": np.repeat(np.asarray(names, dtype=object)[s_idx], len(KPIS)),
+        "kpi": np.tile(np.asarray(list(KPIS), dtype=object), len(p_idx)),
+        "value": cube[p_idx, s_idx, :].ravel(),
+    })
+
+
+def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts as Python ints, undefined values as None, in an object column."""
+    is_count = frame["kpi"].map(lambda name: KPIS[name][0] == "count")
+    frame = frame.copy()
+    frame["value"] = pd.Series([
+        None if not np.isfinite(x) else int(round(x)) if count else float(x)
+        for x, count in zip(frame["value"].to_numpy(dtype=float), is_count, strict=True)
+    ], index=frame.index, dtype=object)
+    return frame[COLUMNS]
+
+
+def compute_kpis(dataset: Dataset, period: str | Period, settings: Settings,
+                 by: Sequence[str] = ()) -> pd.DataFrame:
+    """Every KPI (docs/kpis.md) for ``period``, in total and per segmentation in ``by``."""
+    return KpiEngine(dataset, settings).kpis(period, by)
+
+
+def _shifted_kpis(engine: KpiEngine, period: Period, by: Sequence[str]) -> pd.DataFrame | None:
+    try:
+        return engine.kpis(engine.period(period), by)
+    except HistoryError:  # the comparison period lies outside the data: its columns stay empty
+        return None
+
+
+def kpi_changes(engine: KpiEngine, period: str | Period, by: Sequence[str] = ()) -> pd.DataFrame:
+    """KPIs of ``period`` beside the previous period's and the same period a year earlier.
+
+    Adds ``previous``, ``change_pop`` (value − previous), ``year_ago``, ``change_yoy`` and
+    ``change_yoy_pct`` ((value ÷ year_ago − 1) × 100); empty where a side is undefined or the
+    comparison period is outside the data. Rate changes are in percentage points.
+    """
+    p = engine.period(period)
+    current = engine.kpis(p, by)
+    keys = ["segment_by", "segment", "kpi"]
+    for label, shifted in (("previous", p.previous()), ("year_ago", p.year_ago())):
+        other = _shifted_kpis(engine, shifted, by)
+        side = other[keys + ["value"]].rename(columns={"value": label}) if other is not None else None
+        current = current.merge(side, on=keys, how="left") if side is not None else current.assign(**{label: None})
+    value = pd.to_numeric(current["value"], errors="coerce")
+    prev = pd.to_numeric(current["previous"], errors="coerce")
+    ago = pd.to_numeric(current["year_ago"], errors="coerce")
+    current["change_pop"] = (value - prev).astype(object).where((value - prev).notna(), None)
+    current["change_yoy"] = (value - ago).astype(object).where((value - ago).notna(), None)
+    pct = (value / ago.where(ago != 0) - 1) * 100
+    current["change_yoy_pct"] = pct.astype(object).where(pct.notna(), None)
+    return current
+
+
+def monthly_trend(engine: KpiEngine, by: Sequence[str] = (),
+                  kpis: Sequence[str] | None = None) -> pd.DataFrame:
+    """Tidy KPIs for every single month of the data (after the opening month), for charts.
+
+    Adds a ``month`` column (first day, datetime) beside ``period`` ("YYYY-MM").
+    """
+    out = engine.kpis_for([Period(str(m), m, m) for m in engine.cube.months[1:]], by)
+    if kpis is not None:
+        unknown = sorted(set(kpis) - set(KPIS))
+        if unknown:
+            raise DataError(f"unknown KPI(s) {', '.join(unknown)}")
+        out = out[out["kpi"].isin(list(kpis))].reset_index(drop=True)
+    out.insert(1, "month", pd.PeriodIndex(out["period"], freq="M").to_timestamp())
+    return out

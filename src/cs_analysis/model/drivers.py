@@ -1,0 +1,116 @@
+"""Why an account is at risk: per-feature contributions of the explainable logistic pipeline,
+turned into the top drivers in words, grouped by DEAR dimension."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from cs_analysis import i18n
+from cs_analysis.config.scorecard import DIMENSIONS
+from cs_analysis.health.scorer import FLAG_DIMENSIONS
+
+# feature → (DEAR dimension, English, Japanese); band_<measure> and health_<dimension> derive below
+# feature → DEAR dimension (its words: i18n.FEATURES); band_<measure> and health_<dimension> derive below
+FEATURE_DIMENSIONS: dict[str, str] = {
+    "utilisation": "deployment",
+    "utilisation_change_3m": "deployment",
+    "seat_trend": "deployment",
+    "licenses": "deployment",
+    "days_since_contact": "engagement",
+    "meetings_90d": "engagement",
+    "touchpoints_90d": "engagement",
+    "champion_change_180d": "engagement",
+    "feature_breadth": "adoption",
+    "usage_trend": "adoption",
+    "onboarded": "adoption",
+    "milestones_done": "adoption",
+    "onboarding_overdue": "adoption",
+    "onboarding_stuck": "adoption",
+    "roi_measured_365d": "roi",
+    "nps_latest": "other",
+    "tickets_90d": "other",
+    "severe_tickets_90d": "other",
+    "severe_open_tickets": "other",
+    "mrr": "other",
+    "mrr_change_3m": "other",
+    "tenure_months": "other",
+    "days_since_signup": "other",
+    "size": "other",
+    "touch_tier": "other",
+    "health_score": "other",
+    "health_level": "other",
+}
+# composite scores are model inputs but not reasons a CSM can act on
+COMPOSITES = {"health_score", "health_level", *(f"health_{d}" for d in DIMENSIONS)}
+
+
+def describe(feature: str, measure_dimensions: dict[str, str]) -> tuple[str, str]:
+    """(English, Japanese) phrase for a feature, prefixed by its DEAR dimension when known
+    (``measure_dimensions``: the scorecard's dimension of each measure)."""
+    if feature.startswith("band_") and feature[5:] in i18n.MEASURES:
+        en, ja = i18n.MEASURES[feature[5:]]
+        dim = measure_dimensions.get(feature[5:], "other")
+    elif feature.startswith("health_flag_") and feature[12:] in i18n.FLAG_DRIVERS:
+        en, ja = i18n.FLAG_DRIVERS[feature[12:]]
+        dim = FLAG_DIMENSIONS[feature[12:]]
+    elif feature in FEATURE_DIMENSIONS:
+        en, ja = i18n.FEATURES[feature]
+        dim = FEATURE_DIMENSIONS[feature]
+    else:
+        return feature, feature
+    d_en, d_ja = i18n.DIMENSIONS[dim]
+    return f"{d_en}: {en}", f"{d_ja}: {ja}"
+
+
+def transformed_means(explainer: Pipeline, frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """Means of the explainer's transformed columns over (training) rows: the "typical account"."""
+    return np.asarray(explainer[:-1].transform(frame[list(features)]), dtype=float).mean(axis=0)
+
+
+def contributions(explainer: Pipeline, means: np.ndarray, frame: pd.DataFrame,
+                  features: Sequence[str]) -> np.ndarray:
+    """Rows × input features: each feature's additive push on the log-odds of churn relative to
+    the typical training account (``means``), summed over the columns made from it."""
+    prep, model = explainer[:-1], explainer[-1]
+    xt = np.asarray(prep.transform(frame[list(features)]), dtype=float)
+    names = prep.get_feature_names_out()
+    groups = np.zeros((len(names), len(features)))
+    groups[np.arange(len(names)), [_source(n, features) for n in names]] = 1.0
+    return ((xt - means) * model.coef_[0]) @ groups
+
+
+def _source(name: str, features: Sequence[str]) -> int:
+    """Index of the input feature a transformed column came from."""
+    base = name.split("__", 1)[-1]
+    base = base.removeprefix("missingindicator_")
+    candidates = [i for i, f in enumerate(features) if base == f or base.startswith(f + "_")]
+    return max(candidates, key=lambda i: len(features[i]))
+
+
+def top_drivers(contrib: np.ndarray, features: Sequence[str], k: int = 3,
+                measure_dimensions: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the ``k`` features pushing churn risk up the most, as "; "-joined phrases
+    (English, Japanese; grouped by DEAR dimension when the scorecard's ``measure_dimensions``
+    are given, else the column names);
+    features pushing it down are never listed."""
+    k = min(k, contrib.shape[1])
+    contrib = np.where([f in COMPOSITES for f in features], -np.inf, contrib)
+    top = np.argpartition(-contrib, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(contrib, top, axis=1)
+    order = np.argsort(-vals, axis=1)
+    top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    phrases = [describe(f, measure_dimensions) if measure_dimensions is not None else (f, f) for f in features]
+    out = []
+    for lang in (0, 1):
+        words = np.array([p[lang] for p in phrases] + [""], dtype=object)
+        picked = np.where(vals > 0, top, len(features))  # index of "" where not a risk driver
+        cols = [words[picked[:, j]] for j in range(k)]
+        text = cols[0]
+        for col in cols[1:]:
+            text = np.where(col != "", text + "; " + col, text)
+        out.append(text)
+    return out[0], out[1]

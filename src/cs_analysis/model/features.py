@@ -1,0 +1,110 @@
+"""Point-in-time model datasets (docs/model.md): one row per account active at an observation date
+(a month end), features from data dated on or before it, and the label "churns within the next
+H months". Rows whose label window is not complete in the data have an empty label and are
+never used for training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from cs_analysis.config.scorecard import DIMENSIONS
+from cs_analysis.config.settings import Settings
+from cs_analysis.core.outcomes import churn_within
+from cs_analysis.data.dataset import Dataset
+from cs_analysis.health.scorer import HealthScorer, month_ends
+
+# raw signals used as model features (health dimensions and score are added beside them)
+SIGNAL_FEATURES = [
+    "mrr", "licenses", "mrr_change_3m", "seat_trend", "tenure_months", "utilisation",
+    "utilisation_change_3m", "usage_trend", "feature_breadth", "days_since_contact", "meetings_90d",
+    "touchpoints_90d", "nps_latest", "tickets_90d", "severe_tickets_90d", "severe_open_tickets",
+    "roi_measured_365d", "champion_change_180d", "onboarded", "milestones_done", "onboarding_overdue",
+    "onboarding_stuck", "days_since_signup",
+]
+CATEGORICAL_FEATURES = ["size", "touch_tier"]
+ID_COLUMNS = ["account_id", "as_of"]
+LABEL = "churned"
+
+
+@dataclass
+class FeatureBuilder:
+    """Builds point-in-time feature rows for any observation dates of one dataset."""
+
+    dataset: Dataset
+    settings: Settings
+    horizon_months: int = 3
+
+    @cached_property
+    def scorer(self) -> HealthScorer:
+        return HealthScorer(self.dataset, self.settings)
+
+    @cached_property
+    def _employees(self) -> pd.Series:
+        return self.dataset.accounts.set_index("account_id")["employees"]
+
+    def at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
+        """Feature rows of the accounts active on ``as_of``, with the label where known."""
+        sig = self.scorer.signals.at(as_of)
+        sig = sig[sig["active"]]
+        health = self.scorer.at(as_of, reasons=False).set_index("account_id")
+        s = self.settings
+        out = pd.DataFrame(index=sig.index)
+        # a feature whose table is absent is not built at all (see features_off)
+        for col in SIGNAL_FEATURES:
+            if col == "mrr_change_3m":
+                out[col] = np.divide(sig["mrr"] - sig["mrr_3m_ago"], sig["mrr_3m_ago"],
+                                     out=np.full(len(sig), np.nan), where=sig["mrr_3m_ago"].to_numpy() > 0)
+            elif col == "onboarding_overdue":  # still onboarding three months after the first bill
+                if "milestones_done" in sig:
+                    out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).astype(float)
+            elif col == "champion_change_180d":
+                if "days_since_champion_change" in sig:
+                    days = s.health.champion_cap_days
+                    out[col] = (sig["days_since_champion_change"] <= days).astype(float)
+            elif col in sig:
+                out[col] = sig[col].astype(float)
+        for col in [*self.scorer.dimensions_on, "score"]:
+            out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy()
+        out["health_level"] = health["level"].reindex(sig.index).to_numpy().astype(float)
+        for col in [c for c in health.columns if c.startswith("flag_")]:
+            out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy().astype(float)
+        for _, m in s.health.measures():  # the scorecard's bands of each signal, as categories
+            if m.name in sig:
+                values = sig[m.name].to_numpy(dtype=float)
+                band = np.digitize(np.nan_to_num(values), m.bins).astype(str)
+                out[f"band_{m.name}"] = np.where(np.isnan(values), "missing", np.char.add("b", band))
+
+        employees = self._employees.reindex(sig.index).to_numpy()
+        out["size"] = s.size(employees)
+        out["touch_tier"] = s.touch_tier(sig["licenses"].to_numpy())
+        out = out.reset_index().rename(columns={"index": "account_id"})
+        out.insert(1, "as_of", pd.Timestamp(as_of).normalize())
+        out[LABEL] = churn_within(self.scorer.signals.cube, out, self.horizon_months).to_numpy()
+        return out
+
+    def build(self, dates: Sequence[str | pd.Timestamp] | None = None) -> pd.DataFrame:
+        """Feature rows for every date (default: every month end after the first month)."""
+        if dates is None:
+            months = self.scorer.signals.cube.months
+            dates = month_ends(months[1], months[-1])
+        return pd.concat([self.at(d) for d in dates], ignore_index=True)
+
+
+def features_off(columns: Sequence[str]) -> list[str]:
+    """The signal and health-dimension features missing from ``columns`` (rows built by
+    :class:`FeatureBuilder`): those whose table is absent from the dataset."""
+    built = set(columns)
+    return [c for c in [*SIGNAL_FEATURES, *(f"health_{d}" for d in DIMENSIONS)] if c not in built]
+
+
+def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The model's numeric and categorical input columns in ``frame`` (not ids, not the label)."""
+    inputs = [c for c in frame.columns if c not in (*ID_COLUMNS, LABEL)]
+    categorical = [c for c in inputs if c in CATEGORICAL_FEATURES or c.startswith("band_")]
+    return [c for c in inputs if c not in categorical], categorical

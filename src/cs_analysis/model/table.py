@@ -1,0 +1,220 @@
+"""Bring your own table: train and score on one account table (a CRM export) with a label column.
+
+Columns are typed automatically (numbers, including "¥1,200"-style money text, or categories);
+the id column never enters the model; yes/no, true/false and 1/0 labels are accepted; free text
+with too many distinct values and date columns are left out with a note; a column that predicts
+the label almost perfectly is reported as likely leakage. Metrics come from stratified 5-fold
+cross-validation (no dates to order by).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from cs_analysis.config.settings import Settings
+from cs_analysis.data.io import read_csv_any_encoding
+from cs_analysis.errors import DataError, HistoryError
+from cs_analysis.model.drivers import transformed_means
+from cs_analysis.model.pipelines import CANDIDATES, calibrated, calibration_table, make_pipeline, metrics
+from cs_analysis.model.training import predict
+
+POSITIVE = {"1", "1.0", "yes", "y", "true", "t", "churned", "churn", "はい", "あり", "有", "解約"}
+NEGATIVE = {"0", "0.0", "no", "n", "false", "f", "active", "retained", "いいえ", "なし", "無", "継続"}
+LEAKAGE_AUC = 0.95
+MIN_TABLE_CLASS_ROWS = 10  # rows of each label the 5-fold cross-validation needs
+MAX_CATEGORY_SHARE = 0.5  # text columns with more distinct values than this share are free text
+
+
+@dataclass
+class TableModel:
+    bundle: dict[str, Any]
+    meta: dict[str, Any]
+    cv: pd.DataFrame
+    notes: list[str]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A CSV (UTF-8, BOM or CP932; all cells as text) or Parquet table."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    if path.suffix.lower() == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for bad files
+            raise DataError(f"{path.name}: cannot read Parquet: {exc}") from None
+        frame.attrs["row_offset"] = 1  # messages count Parquet rows from 1
+        return frame
+    if path.suffix.lower() not in (".csv", ".txt", ".tsv"):
+        raise DataError(f"{path}: expected a .csv or .parquet file")
+    frame = read_csv_any_encoding(path)
+    frame.attrs["row_offset"] = 2  # the header is row 1
+    return frame
+
+
+def _rows(frame: pd.DataFrame | pd.Series, mask: np.ndarray | pd.Series, k: int = 5) -> str:
+    """The first ``k`` source row numbers of ``mask`` (CSV rows count the header as row 1)."""
+    idx = np.flatnonzero(np.asarray(mask, dtype=bool))
+    shown = ", ".join(str(i + frame.attrs.get("row_offset", 2)) for i in idx[:k])
+    return shown + (", ..." if len(idx) > k else "")
+
+
+def _as_number(series: pd.Series) -> pd.Series | None:
+    """The column as numbers if every non-empty cell is one (¥ and thousands separators allowed)."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype(float)
+    if pd.api.types.is_numeric_dtype(series):
+        return series.astype(float)
+    text = series.astype("str").str.strip()
+    text = text.where(text.ne(""))
+    cleaned = text.str.replace(r"^[¥￥\\]|,", "", regex=True)
+    numbers = pd.to_numeric(cleaned, errors="coerce")
+    if numbers[text.notna()].isna().any():
+        return None
+    return numbers.astype(float)
+
+
+def parse_label(series: pd.Series, column: str) -> np.ndarray:
+    """1/0 from yes/no, true/false, 1/0 (and Japanese) labels; anything else is an error."""
+    text = series.astype("str").str.strip().str.lower()
+    empty = series.isna() | text.eq("")
+    positive, negative = text.isin(POSITIVE), text.isin(NEGATIVE)
+    bad = ~empty & ~positive & ~negative
+    if empty.any() or bad.any():
+        problems = []
+        if empty.any():
+            problems.append(f"{int(empty.sum())} empty cell(s) (rows {_rows(series, empty)})")
+        if bad.any():
+            values = ", ".join(repr(v) for v in pd.unique(series[bad])[:5])
+            problems.append(f"{int(bad.sum())} value(s) that are not yes/no, true/false or 1/0: {values}")
+        raise DataError(f"label column {column!r}: " + "; ".join(problems))
+    if positive.all() or negative.all():
+        raise DataError(f"label column {column!r}: every row has the same label; nothing to learn")
+    return positive.to_numpy()
+
+
+def prepare(frame: pd.DataFrame, label: str | None, id_col: str | None) -> tuple[pd.DataFrame, list[str], list[str], list[str]]:
+    """Typed feature columns (numeric, categorical) and notes about columns left out."""
+    for col in (label, id_col):
+        if col is not None and col not in frame.columns:
+            raise DataError(f"no column {col!r}; the table has: {', '.join(map(str, frame.columns))}")
+    notes, numeric, categorical = [], [], []
+    out = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        if col in (label, id_col):
+            continue
+        series = frame[col]
+        numbers = _as_number(series)
+        if numbers is not None:
+            infinite = numbers.notna() & ~np.isfinite(numbers)
+            if infinite.any():
+                raise DataError(f"column {col!r}: {int(infinite.sum())} value(s) are not finite numbers "
+                                f"(inf, or too large such as 1e400) in rows {_rows(frame, infinite)}; "
+                                "fix or empty those cells")
+            if numbers.nunique(dropna=True) <= 1:
+                notes.append(f"left out {col!r}: constant")
+                continue
+            out[col] = numbers
+            numeric.append(col)
+            continue
+        text = series.astype("str").where(series.notna())
+        parsed = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        if text.notna().any() and parsed[text.notna()].notna().all():
+            notes.append(f"left out {col!r}: a date (derive a number such as days since it to use it)")
+            continue
+        distinct = text.nunique(dropna=True)
+        if distinct > 50 and distinct > MAX_CATEGORY_SHARE * len(text):
+            notes.append(f"left out {col!r}: free text ({distinct} distinct values)")
+            continue
+        out[col] = text.fillna("(missing)")
+        categorical.append(col)
+    if not numeric and not categorical:
+        raise DataError("no usable feature columns left")
+    return out, numeric, categorical, notes
+
+
+def leakage_warnings(x: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str]) -> list[str]:
+    """Columns that on their own separate the label almost perfectly (ROC AUC ≥ 0.95)."""
+    warnings = []
+    for col in numeric + categorical:
+        values = x[col]
+        if col in categorical:
+            values = values.map(pd.Series(y, index=x.index).groupby(values).mean())
+        values = values.fillna(values.median())
+        auc = roc_auc_score(y, values)
+        if max(auc, 1 - auc) >= LEAKAGE_AUC:
+            warnings.append(f"warning: {col!r} predicts the label almost perfectly (AUC {max(auc, 1 - auc):.3f}): "
+                            "likely leakage (a value recorded after the outcome); consider leaving it out")
+    return warnings
+
+
+def train_table(frame: pd.DataFrame, label: str, id_col: str | None = None, seed: int = 0,
+                source: str = "") -> TableModel:
+    """Cross-validate the candidates, refit the best on every row; return model, metadata, notes."""
+    if label not in frame.columns:
+        raise DataError(f"no label column {label!r}; the table has: {', '.join(map(str, frame.columns))}")
+    y = parse_label(frame[label], label)
+    churned, retained = int(y.sum()), int((~y).sum())
+    if min(churned, retained) < MIN_TABLE_CLASS_ROWS:
+        raise HistoryError(f"train --table needs at least {MIN_TABLE_CLASS_ROWS} rows of each label (churned and "
+                           f"not) for its cross-validation; the table has {churned} churned and {retained} "
+                           f"other rows")
+    x, numeric, categorical, notes = prepare(frame, label, id_col)
+    notes += leakage_warnings(x, y, numeric, categorical)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    rows, oof = [], {}
+    for kind in CANDIDATES:
+        p = cross_val_predict(calibrated(kind, numeric, categorical, seed), x, y, cv=folds,
+                              method="predict_proba")[:, 1]
+        oof[kind] = p
+        rows.append({"model": kind, **metrics(y, p)})
+    cv = pd.DataFrame(rows)
+    chosen = str(cv.loc[cv["roc_auc"].idxmax(), "model"])
+    model = calibrated(chosen, numeric, categorical, seed).fit(x, y)
+    explainer = (model.calibrated_classifiers_[0].estimator if chosen == "logistic"
+                 else make_pipeline("logistic", numeric, categorical, seed).fit(x, y))
+    meta = {
+        "kind": "table", "model": chosen, "label": label, "id": id_col, "rows": int(len(x)),
+        "churn_rate": float(y.mean()), "numeric_features": numeric, "categorical_features": categorical,
+        "cv": cv.to_dict(orient="records"), "notes": notes,
+        "calibration": calibration_table(y, oof[chosen]).to_dict(orient="records"),
+        "data_fingerprint": hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest(),
+        "source": source, "seed": seed,
+    }
+    bundle = {"model": model, "explainer": explainer,
+              "explainer_means": transformed_means(explainer, x, numeric + categorical)}
+    return TableModel(bundle, meta, cv, notes)
+
+
+def score_table(bundle: dict[str, Any], meta: dict[str, Any], frame: pd.DataFrame,
+                settings: Settings | None = None) -> pd.DataFrame:
+    """id, churn_probability, risk_tier, top_drivers (and Japanese) for every row, the columns
+    typed as they were in training."""
+    if meta.get("kind") != "table":
+        raise DataError("this model was trained on a company dataset; score it with a dataset folder")
+    missing = [c for c in meta["numeric_features"] + meta["categorical_features"] if c not in frame.columns]
+    if missing:
+        raise DataError(f"the table lacks column(s) the model uses: {', '.join(missing)}")
+    x = pd.DataFrame(index=frame.index)
+    for col in meta["numeric_features"]:
+        numbers = _as_number(frame[col])
+        if numbers is None:
+            raise DataError(f"column {col!r} was numeric in training but holds text here")
+        x[col] = numbers
+    for col in meta["categorical_features"]:
+        x[col] = frame[col].astype("str").where(frame[col].notna()).fillna("(missing)")
+    scored = predict(bundle, meta, x, settings or Settings())
+    id_col = meta.get("id")
+    ids = frame[id_col].to_numpy() if id_col in frame.columns else np.arange(1, len(frame) + 1)
+    out = pd.DataFrame({id_col or "row": ids})
+    for col in ("churn_probability", "risk_tier", "top_drivers", "top_drivers_ja"):
+        out[col] = scored[col].to_numpy()
+    return out

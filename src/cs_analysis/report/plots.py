@@ -1,0 +1,108 @@
+"""Matplotlib figures for the reports, one function per chart; Japanese text renders (IPAexGothic
+from matplotlib-fontja). Each function returns a Figure and never shows or saves it. Figures are
+made with matplotlib's object API, not pyplot: no global figure list, no backend to choose."""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib_fontja  # noqa: F401  (registers the Japanese font)
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from cs_analysis.report.formatting import plain_label
+
+matplotlib.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False,
+                     "font.family": "IPAexGothic"})
+LEVEL_COLORS = {4: "#2e7d32", 3: "#8bc34a", 2: "#ffb300", 1: "#d32f2f"}
+
+
+def mrr_waterfall(steps: list[tuple[str, float]], title: str) -> Figure:
+    """Bridge from MRR at start to MRR at end: first and last steps are totals, the rest
+    signed movements (positive up, negative down)."""
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    running = 0.0
+    for i, (label, value) in enumerate(steps):
+        total = i in (0, len(steps) - 1)
+        bottom = 0.0 if total else (running if value >= 0 else running + value)
+        color = "#546e7a" if total else ("#2e7d32" if value >= 0 else "#d32f2f")
+        ax.bar(plain_label(label), abs(value) if not total else value, bottom=bottom, color=color)
+        running = value if total else running + value
+    ax.set_title(plain_label(title))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:,.1f}M"))
+    ax.tick_params(axis="x", rotation=20)
+    fig.tight_layout()
+    return fig
+
+
+def trend_lines(trend: pd.DataFrame, kpis: dict[str, str], title: str, percent: bool = True) -> Figure:
+    """Monthly lines of some KPIs (``kpis``: name → legend label) from a tidy trend frame."""
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
+    for kpi, label in kpis.items():
+        rows = trend[(trend["kpi"] == kpi) & (trend["segment_by"] == "all")]
+        ax.plot(rows["month"], pd.to_numeric(rows["value"], errors="coerce"), marker="o", ms=3,
+                label=plain_label(label))
+    if percent:
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.1f}%"))
+    ax.set_title(plain_label(title))
+    ax.legend(frameon=False)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
+
+
+def level_mix(counts: pd.DataFrame, labels: dict[int, str], title: str) -> Figure:
+    """Stacked horizontal bars: accounts per health level (columns 4..1) for each row."""
+    fig = Figure(figsize=(8, 0.6 * len(counts) + 1.5))
+    ax = fig.subplots()
+    left = np.zeros(len(counts))
+    for level in (4, 3, 2, 1):
+        values = counts.get(level, pd.Series(0, index=counts.index)).to_numpy(dtype=float)
+        ax.barh([plain_label(i) for i in counts.index], values, left=left, color=LEVEL_COLORS[level],
+                label=plain_label(labels[level]))
+        left += values
+    ax.set_title(plain_label(title))
+    ax.legend(ncol=4, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    fig.tight_layout()
+    return fig
+
+
+def churn_by_level(by_level: pd.DataFrame, labels: dict[int, str], title: str) -> Figure:
+    """Churn rate in the following months by health level (the score's back-test)."""
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    ax.bar([plain_label(labels[x]) for x in by_level["level"]], by_level["churn_rate"],
+           color=[LEVEL_COLORS[x] for x in by_level["level"]])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.1f}%"))
+    ax.set_title(plain_label(title))
+    fig.tight_layout()
+    return fig
+
+
+def calibration(table: pd.DataFrame, title: str) -> Figure:
+    """Observed churn against predicted probability (the diagonal is perfect calibration)."""
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.subplots()
+    top = float(max(table["predicted"].max(), table["observed"].max())) * 1.05
+    ax.plot([0, top], [0, top], color="#9e9e9e", lw=1)
+    ax.plot(table["predicted"], table["observed"], marker="o")
+    ax.set_xlabel("predicted / 予測")
+    ax.set_ylabel("observed / 実績")
+    ax.set_title(plain_label(title))
+    fig.tight_layout()
+    return fig
+
+
+def bars(values: pd.Series, title: str, money: bool = True) -> Figure:
+    """Horizontal bars of a labelled series, largest on top."""
+    values = values.sort_values()
+    fig = Figure(figsize=(7, 0.35 * len(values) + 1.2))
+    ax = fig.subplots()
+    ax.barh([plain_label(i) for i in values.index], values.to_numpy(dtype=float), color="#1565c0")
+    if money:
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"¥{v / 1e6:,.1f}M"))
+    ax.set_title(plain_label(title))
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,218 @@
+"""Churn model: point-in-time features and labels, time folds, metrics, persistence, scoring,
+single tables, the CLI, and the quality bar on the demo company."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import as_known_on, dataset_from
+from cs_analysis import load_dataset
+from cs_analysis.cli import main
+from cs_analysis.config.settings import Settings
+from cs_analysis.errors import DataError
+from cs_analysis.model.features import LABEL, FeatureBuilder
+from cs_analysis.model.persistence import ModelError, load_model, metadata_path, save_model
+from cs_analysis.model.pipelines import capture, expected_calibration_error, time_folds
+from cs_analysis.model.table import parse_label, train_table
+from cs_analysis.model.training import at_risk_accounts, read_truth, risk_tiers, train_model, training_rows
+
+
+def test_features_use_only_data_known_then(demo_small: Path):
+    ds = load_dataset(demo_small)
+    for day in (pd.Timestamp("2025-06-30"), pd.Timestamp("2025-12-31")):
+        full = FeatureBuilder(ds, Settings()).at(day).drop(columns=LABEL)
+        then = FeatureBuilder(as_known_on(ds, day), Settings()).at(day).drop(columns=LABEL)
+        pd.testing.assert_frame_equal(full, then)
+
+
+def test_labels_by_hand_and_incomplete_windows_are_empty():
+    # A churns in 2025-05 (last bill April); B stays; data ends 2025-08
+    subs = [("A", f"2025-{m:02d}", "core", 5, 100) for m in range(1, 5)]
+    subs += [("B", f"2025-{m:02d}", "core", 5, 100) for m in range(1, 9)]
+    fb = FeatureBuilder(dataset_from(subs), Settings(), horizon_months=3)
+    labels = {d: fb.at(d).set_index("account_id")[LABEL].to_dict() for d in ("2025-01-31", "2025-02-28", "2025-05-31", "2025-06-30")}
+    assert labels["2025-01-31"] == {"A": 0.0, "B": 0.0}  # churn in May is 4 months after January
+    assert labels["2025-02-28"] == {"A": 1.0, "B": 0.0}  # Mar..May contains the churn month
+    assert labels["2025-05-31"] == {"B": 0.0}  # Jun..Aug all in the data
+    assert np.isnan(labels["2025-06-30"]["B"])  # Jul..Sep: September is not in the data yet
+
+
+def test_training_rows_never_include_incomplete_labels(demo_small: Path):
+    rows = training_rows(load_dataset(demo_small), Settings(), pd.Timestamp("2026-03-31"), 3)
+    assert rows[LABEL].notna().all()
+    assert rows["as_of"].max() == pd.Timestamp("2025-12-31")  # + 3 months = March, the as-of month
+
+
+def test_time_folds_keep_a_gap_of_h_months():
+    dates = pd.Series(pd.date_range("2024-01-31", periods=30, freq="ME").repeat(5))
+    for cutoff, train, test in time_folds(dates, 3, n_folds=3):
+        assert dates[train].max() <= cutoff - pd.DateOffset(months=3)
+        assert dates[test].min() >= cutoff
+        assert not (train & test).any()
+
+
+def test_metrics_by_hand():
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1] * 10)
+    risk = np.where(y == 1, 0.9, 0.1)
+    risk[9] = 0.05  # one churner ranked last
+    assert capture(y, risk, top=0.10) == pytest.approx(10 / 20)  # the riskiest 10 rows hold 10 of 20
+    p = np.full(100, 0.2)
+    assert expected_calibration_error(np.r_[np.ones(20), np.zeros(80)], p) == pytest.approx(
+        sum(0.1 * abs(0.2 - r) for r in [1, 1] + [0] * 8))
+
+
+def test_risk_tiers_by_rank():
+    tiers = risk_tiers(np.linspace(0, 1, 100))
+    assert (tiers[90:] == "high").all() and (tiers[70:90] == "medium").all() and (tiers[:70] == "low").all()
+
+
+@pytest.fixture(scope="module")
+def trained(demo_default: Path):
+    ds = load_dataset(demo_default)
+    return ds, train_model(ds, Settings(), "2026-09-30", 3, truth=read_truth(demo_default, 3))
+
+
+def test_backtest_meets_the_bar_on_the_demo_company(trained):
+    _, t = trained
+    overall = t.backtest.overall.set_index("model")
+    chosen = overall.loc[t.backtest.chosen]
+    assert chosen["roc_auc"] >= overall.loc["oracle", "roc_auc"] - 0.02, overall
+    assert chosen["roc_auc"] > overall.loc["baseline:health_score", "roc_auc"]
+    assert chosen["ece"] <= 0.03
+    assert set(t.backtest.folds["cutoff"]) == set(t.backtest.cutoffs) and len(t.backtest.cutoffs) == 3
+
+
+def test_save_load_round_trip_and_refusals(trained, tmp_path: Path):
+    ds, t = trained
+    path = tmp_path / "model.skops"
+    save_model(t.bundle, t.meta, path)
+    bundle, meta = load_model(path)
+    a = at_risk_accounts(t.bundle, t.meta, ds, Settings(), "2026-09-30")
+    b = at_risk_accounts(bundle, meta, ds, Settings(), "2026-09-30")
+    pd.testing.assert_frame_equal(a, b)
+    assert meta["horizon_months"] == 3 and meta["data_fingerprint"] == ds.fingerprint()
+    assert {"scikit-learn", "skops", "numpy", "pandas"} <= set(meta["versions"])
+
+    tampered = tmp_path / "tampered.skops"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    metadata_path(tampered).write_text(metadata_path(path).read_text())
+    with pytest.raises(ModelError, match="tampered or corrupted"):
+        load_model(tampered)
+    lonely = tmp_path / "lonely.skops"
+    lonely.write_bytes(path.read_bytes())
+    with pytest.raises(ModelError, match="metadata .* is missing"):
+        load_model(lonely)
+    meta_bad = json.loads(metadata_path(path).read_text())
+    meta_bad["versions"]["scikit-learn"] = "0.1.0"
+    metadata_path(path).write_text(json.dumps(meta_bad))
+    with pytest.raises(ModelError, match="retrain"):
+        load_model(path)
+
+
+class Sneaky:
+    """Not on the allow-list."""
+
+
+def test_untrusted_types_are_refused(tmp_path: Path):
+    path = tmp_path / "m.skops"
+    save_model({"model": Sneaky()}, {}, path)
+    with pytest.raises(ModelError, match="untrusted type.*Sneaky"):
+        load_model(path)
+
+
+def test_at_risk_list(trained):
+    ds, t = trained
+    risk = at_risk_accounts(t.bundle, t.meta, ds, Settings(), "2026-09-30", capacity=3)
+    assert risk["account_id"].is_unique and risk["churn_probability"].between(0, 1).all()
+    assert risk["arr_at_risk"].is_monotonic_decreasing
+    np.testing.assert_allclose(risk["arr_at_risk"], risk["arr"] * risk["churn_probability"])
+    assert set(risk["next_action"]) <= {"owner call or meeting", "webinar or seminar invitation",
+                                        "targeted content or email"}
+    assert (risk.groupby(risk["csm_owner"].fillna("-"))["assigned"].sum() <= 3).all()
+    top = risk.iloc[0]["top_drivers"]
+    assert 1 <= len(top.split("; ")) <= 3 and ":" in top
+
+
+def test_labels_from_tables():
+    assert parse_label(pd.Series(["yes", "No", "TRUE", "0", "1", "はい"]), "x").tolist() == [1, 0, 1, 0, 1, 1]
+    with pytest.raises(DataError, match="not yes/no.*'maybe'"):
+        parse_label(pd.Series(["yes", "maybe", "no"]), "x")
+    with pytest.raises(DataError, match=r"empty cell\(s\) \(rows 3\)"):
+        parse_label(pd.Series(["yes", None, "no"]), "x")
+
+
+def _crm_table(n: int = 1500, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    util = rng.random(n)
+    plan = rng.choice(["basic", "pro", "enterprise"], n)
+    p = 1 / (1 + np.exp(-(-2.5 + 2.5 * (util < 0.3) + 0.7 * (plan == "basic"))))
+    churned = rng.random(n) < p
+    return pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in range(n)],
+        "plan": plan,
+        "mrr": [f"¥{v:,}" for v in rng.integers(5_000, 200_000, n)],
+        "utilisation": util,
+        "email": [f"user{i}@example.jp" for i in range(n)],
+        "churned": np.where(churned, "yes", "no"),
+        "cancel_reason": np.where(churned, "price", ""),
+    })
+
+
+def test_single_table_training_and_leakage_warning():
+    tm = train_table(_crm_table(), "churned", "customer_id")
+    assert "customer_id" not in tm.meta["numeric_features"] + tm.meta["categorical_features"]
+    assert "mrr" in tm.meta["numeric_features"] and "plan" in tm.meta["categorical_features"]
+    assert any("'email': free text" in n for n in tm.notes)
+    assert any("'cancel_reason' predicts the label almost perfectly" in n for n in tm.notes)
+    clean = train_table(_crm_table().drop(columns="cancel_reason"), "churned", "customer_id")
+    assert 0.7 < clean.cv.set_index("model").loc[clean.meta["model"], "roc_auc"] < 0.95
+    assert not any("leakage" in n for n in clean.notes)
+
+
+def test_table_cli_round_trip(tmp_path: Path, capsys):
+    table = tmp_path / "crm.csv"
+    crm = _crm_table().drop(columns="cancel_reason")
+    crm["mrr"] = crm["mrr"].str.replace("¥", "￥")  # Excel's CP932 has the full-width yen sign
+    crm.to_csv(table, index=False, encoding="cp932")
+    model = tmp_path / "crm.skops"
+    assert main(["train", "--table", str(table), "--label", "churned", "--id", "customer_id",
+                 "--model-out", str(model)]) == 0
+    assert "stratified 5-fold" in capsys.readouterr().out
+    out = tmp_path / "scores.csv"
+    assert main(["score", "--table", str(table), "--model", str(model), "--out", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert list(scores.columns[:4]) == ["customer_id", "churn_probability", "risk_tier", "top_drivers"]
+    assert len(scores) == 1500 and scores["churn_probability"].between(0, 1).all()
+
+
+def test_dataset_cli_round_trip(demo_small: Path, tmp_path: Path, capsys):
+    model = tmp_path / "m.skops"
+    assert main(["train", str(demo_small), "--as-of", "2026-09-30", "--model-out", str(model)]) == 0
+    text = capsys.readouterr().out
+    assert "time-ordered backtest" in text and "oracle" in text and "baseline:health_score" in text
+    out = tmp_path / "risk.csv"
+    assert main(["score", str(demo_small), "--model", str(model), "--as-of", "2026-09-30", "--out", str(out)]) == 0
+    risk = pd.read_csv(out)
+    assert risk["account_id"].is_unique and risk["churn_probability"].between(0, 1).all()
+    assert main(["score", str(demo_small), "--table", "x.csv", "--model", str(model), "--out", str(out)]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_gradient_boosting_model_round_trips(tmp_path: Path):
+    from cs_analysis.model.pipelines import calibrated
+
+    frame = _crm_table(600)
+    x = frame[["plan", "utilisation"]]
+    y = frame["churned"].eq("yes").to_numpy()
+    model = calibrated("gradient_boosting", ["utilisation"], ["plan"]).fit(x, y)
+    path = tmp_path / "hgb.skops"
+    save_model({"model": model}, {"kind": "table"}, path)
+    bundle, _ = load_model(path)
+    np.testing.assert_array_equal(bundle["model"].predict_proba(x), model.predict_proba(x))

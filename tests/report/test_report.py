@@ -1,0 +1,170 @@
+"""Notebooks and the report runner: hygiene, end to end, Japanese, failure handling, determinism."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+import cs_analysis.report.runner as report
+from cs_analysis.cli import main
+from cs_analysis.report.formatting import format_value
+from cs_analysis.report.runner import NOTEBOOKS, SEGMENT_NOTEBOOK, notebooks_dir, run_report, segment_file_name
+from notebook_fixture import CHECK_MARK, stored_outputs
+
+ALL = [*NOTEBOOKS, SEGMENT_NOTEBOOK]
+
+
+def test_some_summary_cells_are_output_checked():
+    """Every marked cell has stored outputs (tests/notebook_outputs.json), text only, and
+    nothing is stored for a cell that is not marked."""
+    stored = stored_outputs()
+    marked = {(n, c.id) for n in ALL for c in nbformat.read(notebooks_dir() / f"{n}.ipynb", as_version=4).cells
+              if c.cell_type == "code" and c.source.startswith(CHECK_MARK)}
+    assert len(marked) >= 3
+    assert marked == {(n, cell) for n, cells in stored.items() for cell in cells}
+    for cells in stored.values():
+        for cell in cells.values():
+            assert cell["outputs"] and isinstance(cell["execution_count"], int)
+            for o in cell["outputs"]:
+                assert set(o["data"]) <= {"text/plain", "text/markdown", "text/html"}, set(o["data"])
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_notebooks_are_thin_stripped_and_parameterised(name):
+    nb = nbformat.read(notebooks_dir() / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "commit notebooks without outputs"
+    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and code[0] is params[0]
+    lines = [ln for ln in params[0].source.splitlines() if ln and not ln.startswith("#")]
+    assert lines and all(re.fullmatch(r"\w+: (str|int|float|bool) = .+  # .+", ln) for ln in lines), lines
+    source = "\n".join(c.source for c in code)
+    assert not re.search(r"^\s*(def|class|for|while|import pandas)\b", source, re.M)
+    assert nb.metadata["kernelspec"]["name"] == report.KERNEL
+
+
+@pytest.fixture(scope="module")
+def run(demo_small: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("reports")
+    result = run_report("FY2025Q4", demo_small, out, lang="ja", segments="size")
+    assert not result.failed, result.failed
+    return result.folder
+
+
+def test_report_writes_every_output(run: Path):
+    names = [*NOTEBOOKS, segment_file_name("size", "Enterprise"), segment_file_name("size", "SMB")]
+    for name in names:
+        assert (run / f"{name}.ipynb").is_file() and (run / f"{name}.html").is_file(), name
+    for table in ("kpis", "kpi_changes", "headline", "at_risk_accounts", "health_backtest", "no_contact_accounts"):
+        assert (run / "tables" / f"{table}.csv").stat().st_size > 0, table
+    figures = list((run / "figures").glob("*.png"))
+    assert len(figures) >= 6
+    assert all(f.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f.stat().st_size > 5000 for f in figures)
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "ok" and manifest["period"] == "FY2025Q4"
+    assert {"parameters", "data_fingerprint", "versions", "git_commit", "notebooks"} <= set(manifest)
+    assert all(n["status"] == "ok" and n["seconds"] > 0 for n in manifest["notebooks"])
+    pages = {(n.get("segment_by"), n.get("segment")): n["file"] for n in manifest["notebooks"]}
+    assert pages[("size", "SMB")] == segment_file_name("size", "SMB") + ".ipynb"  # manifest maps pages to segments
+    assert not (run / "logs").exists()  # kernel logs are kept only for failed notebooks
+    assert (run / "model" / "churn.skops").is_file()
+
+
+def test_html_has_no_code_japanese_headings_and_the_kpi_values(run: Path):
+    html = (run / "quarterly_report.html").read_text(encoding="utf-8")
+    assert "四半期レポート" in html and "ReportContext" not in html
+    assert html.count("data:image/png") >= 4  # the charts are in the HTML, not only in figures/
+    kpis = pd.read_csv(run / "tables" / "kpis.csv")
+    total = kpis[kpis["segment_by"] == "all"].set_index("kpi")["value"]
+    for kpi, unit in (("mrr_end", "money"), ("customer_churn_rate", "percent"), ("nrr", "percent")):
+        assert format_value(total[kpi], unit) in html, kpi
+
+
+def test_existing_report_is_not_overwritten_unasked(run: Path, demo_small: Path, capsys):
+    assert main(["report", "--period", "FY2025Q4", "--data", str(demo_small), "--out", str(run.parent)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+
+
+def test_failing_notebook_keeps_partial_output_and_the_good_report(run: Path, demo_small: Path, tmp_path: Path,
+                                                                   monkeypatch):
+    broken = tmp_path / "notebooks"
+    shutil.copytree(notebooks_dir(), broken)
+    nb = nbformat.read(broken / "health_review.ipynb", as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("boom")'))
+    nbformat.write(nb, broken / "health_review.ipynb")
+    monkeypatch.setattr(report, "notebooks_dir", lambda: broken)
+    before = (run / "manifest.json").read_bytes()
+    result = run_report("FY2025Q4", demo_small, run.parent, segments="", force=True)
+    assert [f["notebook"] for f in result.failed] == ["health_review"]
+    # In [5]: parameters, papermill's injected parameters, the context, the first chart, then ours
+    assert result.failed[0]["cell"] == 5 and "boom" in result.failed[0]["error"]
+    assert (run / "manifest.json").read_bytes() == before  # the good report stays
+    failed = run.parent / "FY2025Q4.failed"
+    assert result.folder == failed
+    partial = nbformat.read(failed / "health_review.ipynb", as_version=4)
+    assert any(o.get("ename") == "ValueError" for c in partial.cells for o in c.get("outputs", []))
+    assert (failed / "kpi_overview.html").is_file()  # the others still ran
+    assert json.loads((failed / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_report_cli_exit_code_names_the_notebook(demo_small: Path, tmp_path: Path, monkeypatch, capsys):
+    broken = tmp_path / "notebooks"
+    shutil.copytree(notebooks_dir(), broken)
+    nb = nbformat.read(broken / "at_risk.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("1 / 0"))
+    nbformat.write(nb, broken / "at_risk.ipynb")
+    monkeypatch.setattr(report, "notebooks_dir", lambda: broken)
+    code = main(["report", "--period", "FY2025Q4", "--data", str(demo_small), "--out", str(tmp_path / "r"),
+                 "--segments", "", "--lang", "en"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "notebook at_risk failed at cell" in err and "ZeroDivisionError" in err
+    assert "Quarterly report" in (tmp_path / "r" / "FY2025Q4" / "quarterly_report.html").read_text(encoding="utf-8")
+
+
+def test_same_inputs_same_tables(run: Path, demo_small: Path, tmp_path: Path):
+    again = run_report("FY2025Q4", demo_small, tmp_path, lang="ja", segments="size").folder
+    for table in sorted((run / "tables").glob("*.csv")):
+        assert (again / "tables" / table.name).read_bytes() == table.read_bytes(), table.name
+
+
+def test_japanese_text_renders_in_figures(recwarn):
+    from cs_analysis.report import plots
+    fig = plots.bars(pd.Series([3.0, 1.0], index=["要対応の顧客", "注意の顧客"]), "担当者別のリスクARR")
+    fig.savefig(io.BytesIO(), format="png")
+    missing = [str(w.message) for w in recwarn if "missing from font" in str(w.message)]
+    assert not missing, missing  # no tofu boxes
+
+
+def test_kernel_output_goes_to_its_log_not_the_terminal(tmp_path: Path, capfd):
+    """A kernel's own stdout/stderr (ipykernel logs "KeyboardInterrupt caught in kernel" there
+    when the interrupt that starts every shutdown lands mid-message) goes to a log file."""
+    from cs_analysis.report.runner import _kernel_manager
+
+    log_path = tmp_path / "kernel.log"
+    with log_path.open("wb") as log:
+        km = _kernel_manager(log)
+
+        async def run() -> None:
+            await km.start_kernel()
+            kc = km.client()
+            kc.start_channels()
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive("import sys; print('from-the-kernel', file=sys.__stderr__, flush=True)",
+                                         timeout=60)
+            kc.stop_channels()
+            await km.shutdown_kernel()
+
+        asyncio.run(run())
+    assert "from-the-kernel" in log_path.read_text()
+    captured = capfd.readouterr()
+    assert "from-the-kernel" not in captured.out + captured.err
+    assert "KeyboardInterrupt" not in captured.out + captured.err
