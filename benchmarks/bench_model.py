@@ -46,7 +46,7 @@ def main() -> None:
     trained.bundle["model"].predict_proba(matrix)
     bare = time.perf_counter() - t0
     t0 = time.perf_counter()
-    predict(trained.bundle, trained.meta, big)
+    predict(trained.bundle, trained.meta, big, settings)
     full = time.perf_counter() - t0
     print(f"scoring {len(big):,} rows: bare predict_proba {bare:.2f} s; full scoring with tiers and "
           f"drivers {full:.2f} s; ratio {full / bare:.2f} (target <= 2)")

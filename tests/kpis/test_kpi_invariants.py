@@ -9,7 +9,7 @@ import pytest
 from cs_analysis import load_dataset, load_settings
 from cs_analysis.kpis import KPIS, KpiEngine, monthly_trend
 
-ADDITIVE = [k for k, (unit, _, _) in KPIS.items() if unit in ("money", "count") and k not in ("arpa", "ltv", "ltv_survival")]
+ADDITIVE = [k for k, (unit, *_) in KPIS.items() if unit in ("money", "count") and k not in ("arpa", "ltv", "ltv_survival")]
 
 
 @pytest.fixture(scope="module")

@@ -67,8 +67,10 @@ def test_metrics_by_hand():
 
 
 def test_risk_tiers_by_rank():
-    tiers = risk_tiers(np.linspace(0, 1, 100))
+    tiers = risk_tiers(np.linspace(0, 1, 100), Settings())
     assert (tiers[90:] == "high").all() and (tiers[70:90] == "medium").all() and (tiers[:70] == "low").all()
+    tiers = risk_tiers(np.linspace(0, 1, 100), Settings(risk_high_share=0.05, risk_medium_share=0.5))  # settings
+    assert (tiers[95:] == "high").all() and (tiers[50:95] == "medium").all() and (tiers[:50] == "low").all()
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def plain_label(text: object) -> str:
 
 def kpi_label(kpi: str, lang: str = "ja") -> str:
     """The KPI's display name in Japanese (``ja``), English (``en``) or both (``both``)."""
-    _, en, ja = KPIS[kpi]
+    en, ja = KPIS[kpi].en, KPIS[kpi].ja
     return {"ja": ja, "en": en}.get(lang, f"{ja} / {en}")
 
 
