@@ -15,7 +15,7 @@ import pandas as pd
 
 from _common import demo, machine, max_rss_mib
 from cs_analysis import load_dataset, load_settings
-from cs_analysis.model.training import predict, read_truth, train_model, training_rows
+from cs_analysis.model.training import read_truth, train_model, training_rows
 
 
 def main() -> None:
@@ -33,20 +33,20 @@ def main() -> None:
     took = time.perf_counter() - start
     overall = trained.backtest.overall.set_index("model")
     print(f"training (features, 3-fold time backtest of 2 candidates, final fit): {took:.1f} s on "
-          f"{trained.meta['rows']:,} rows; chosen {trained.meta['model']}")
+          f"{trained.model.meta.rows:,} rows; chosen {trained.model.meta.model}")
     print(overall[["roc_auc", "pr_auc", "brier", "ece", "top10_capture"]].round(4).to_string())
     print(f"max RSS after training: {max_rss_mib():,.0f} MiB")
 
     rows = training_rows(ds, settings, as_of, 3)
     reps = int(np.ceil(args.score_rows / len(rows)))
     big = pd.concat([rows] * reps, ignore_index=True).iloc[: args.score_rows]
-    features = trained.meta["numeric_features"] + trained.meta["categorical_features"]
+    features = trained.model.meta.features
     matrix = big[features]
     t0 = time.perf_counter()
-    trained.bundle["model"].predict_proba(matrix)
+    trained.model.estimator.predict_proba(matrix)
     bare = time.perf_counter() - t0
     t0 = time.perf_counter()
-    predict(trained.bundle, trained.meta, big, settings)
+    trained.model.predict(big, settings)
     full = time.perf_counter() - t0
     print(f"scoring {len(big):,} rows: bare predict_proba {bare:.2f} s; full scoring with tiers and "
           f"drivers {full:.2f} s; ratio {full / bare:.2f} (target <= 2)")

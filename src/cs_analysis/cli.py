@@ -18,7 +18,7 @@ from cs_analysis.errors import CsAnalysisError
 from cs_analysis.health.scorer import HealthScorer
 from cs_analysis.i18n import LEVELS
 from cs_analysis.kpis.engine import KpiEngine
-from cs_analysis.model.persistence import open_model, save_model
+from cs_analysis.model.persistence import load_model, save_model
 from cs_analysis.report.formatting import kpi_table
 
 
@@ -154,10 +154,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         tm = train_table(read_table(args.table), args.label, args.id, seed=args.seed, source=str(args.table))
         for note in tm.notes:
             print(note, file=sys.stderr)
-        print(f"stratified 5-fold cross-validation, {tm.meta['rows']:,} rows, churn rate "
-              f"{tm.meta['churn_rate'] * 100:.1f}%; chosen: {tm.meta['model']}")
+        meta = tm.model.meta
+        print(f"stratified 5-fold cross-validation, {meta.rows:,} rows, churn rate "
+              f"{meta.churn_rate * 100:.1f}%; chosen: {meta.model}")
         print(tm.cv.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-        save_model(tm.bundle, tm.meta, args.model_out)
+        save_model(tm.model, args.model_out)
     else:
         from cs_analysis.model.training import read_truth, train_model
 
@@ -165,14 +166,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         horizon = args.horizon_months or settings.horizon_months
         trained = train_model(ds, settings, args.as_of, horizon, truth=read_truth(args.path, horizon), seed=args.seed)
         bt = trained.backtest
-        for note in trained.meta["notes"]:
+        for note in trained.model.meta.notes:
             print(f"note: {note}", file=sys.stderr)
         print(f"time-ordered backtest, horizon {bt.horizon_months} months, cutoffs "
               + ", ".join(f"{c:%Y-%m}" for c in bt.cutoffs) + f"; chosen: {bt.chosen}")
         print(bt.folds.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
         print("overall:")
         print(bt.overall.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-        save_model(trained.bundle, trained.meta, args.model_out)
+        save_model(trained.model, args.model_out)
     print(f"wrote {args.model_out} and {args.model_out}.json", file=sys.stderr)
     return 0
 
@@ -180,18 +181,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
 
     _dataset_or_table(args, "score")
-    bundle, meta = open_model(args.model)
+    model = load_model(args.model)
     if args.table is not None:
         from cs_analysis.model.table import read_table, score_table
 
-        out = score_table(bundle, meta, read_table(args.table), load_settings(args.config))
+        out = score_table(model, read_table(args.table), load_settings(args.config))
     else:
         from cs_analysis.model.training import at_risk_accounts
 
-        if meta.get("kind") != "accounts":
+        if model.meta.kind != "accounts":
             raise CsAnalysisError("this model was trained on a single table; score it with --table FILE")
         settings, ds = _load(args)
-        out = at_risk_accounts(bundle, meta, ds, settings, args.as_of, args.capacity)
+        out = at_risk_accounts(model, ds, settings, args.as_of, args.capacity)
     write_frame(out, args.out)
     print(f"wrote {args.out}: {len(out):,} rows", file=sys.stderr)
     return 0

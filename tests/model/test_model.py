@@ -15,11 +15,12 @@ from cs_analysis import load_dataset
 from cs_analysis.cli import main
 from cs_analysis.config.settings import Settings
 from cs_analysis.errors import DataError
+from cs_analysis.model.artefact import ChurnModel, ModelMeta, risk_tiers
 from cs_analysis.model.features import LABEL, FeatureBuilder
-from cs_analysis.model.persistence import ModelError, load_model, metadata_path, save_model
+from cs_analysis.model.persistence import ModelError, load_metadata, load_model, metadata_path, save_model
 from cs_analysis.model.pipelines import capture, expected_calibration_error, time_folds
 from cs_analysis.model.table import parse_label, train_table
-from cs_analysis.model.training import at_risk_accounts, read_truth, risk_tiers, train_model, training_rows
+from cs_analysis.model.training import at_risk_accounts, read_truth, train_model, training_rows
 
 
 def test_features_use_only_data_known_then(demo_small: Path):
@@ -92,13 +93,14 @@ def test_backtest_meets_the_bar_on_the_demo_company(trained):
 def test_save_load_round_trip_and_refusals(trained, tmp_path: Path):
     ds, t = trained
     path = tmp_path / "model.skops"
-    save_model(t.bundle, t.meta, path)
-    bundle, meta = load_model(path)
-    a = at_risk_accounts(t.bundle, t.meta, ds, Settings(), "2026-09-30")
-    b = at_risk_accounts(bundle, meta, ds, Settings(), "2026-09-30")
+    save_model(t.model, path)
+    back = load_model(path)
+    a = at_risk_accounts(t.model, ds, Settings(), "2026-09-30")
+    b = at_risk_accounts(back, ds, Settings(), "2026-09-30")
     pd.testing.assert_frame_equal(a, b)
-    assert meta["horizon_months"] == 3 and meta["data_fingerprint"] == ds.fingerprint()
-    assert {"scikit-learn", "skops", "numpy", "pandas"} <= set(meta["versions"])
+    assert back.meta.horizon_months == 3 and back.meta.data_fingerprint == ds.fingerprint()
+    assert {"scikit-learn", "skops", "numpy", "pandas"} <= set(back.meta.versions)
+    assert load_metadata(path) == back.meta  # the metadata alone, without loading the model
 
     tampered = tmp_path / "tampered.skops"
     data = bytearray(path.read_bytes())
@@ -122,16 +124,21 @@ class Sneaky:
     """Not on the allow-list."""
 
 
+def _table_meta(**kw) -> ModelMeta:
+    return ModelMeta(kind="table", model="logistic", numeric_features=("utilisation",), categorical_features=("plan",),
+                     rows=1, churn_rate=0.5, label="churned", **kw)
+
+
 def test_untrusted_types_are_refused(tmp_path: Path):
     path = tmp_path / "m.skops"
-    save_model({"model": Sneaky()}, {}, path)
+    save_model(ChurnModel(Sneaky(), None, np.zeros(1), _table_meta()), path)
     with pytest.raises(ModelError, match="untrusted type.*Sneaky"):
         load_model(path)
 
 
 def test_at_risk_list(trained):
     ds, t = trained
-    risk = at_risk_accounts(t.bundle, t.meta, ds, Settings(), "2026-09-30", capacity=3)
+    risk = at_risk_accounts(t.model, ds, Settings(), "2026-09-30", capacity=3)
     assert risk["account_id"].is_unique and risk["churn_probability"].between(0, 1).all()
     assert risk["arr_at_risk"].is_monotonic_decreasing
     np.testing.assert_allclose(risk["arr_at_risk"], risk["arr"] * risk["churn_probability"])
@@ -169,12 +176,12 @@ def _crm_table(n: int = 1500, seed: int = 0) -> pd.DataFrame:
 
 def test_single_table_training_and_leakage_warning():
     tm = train_table(_crm_table(), "churned", "customer_id")
-    assert "customer_id" not in tm.meta["numeric_features"] + tm.meta["categorical_features"]
-    assert "mrr" in tm.meta["numeric_features"] and "plan" in tm.meta["categorical_features"]
+    assert "customer_id" not in tm.model.meta.features
+    assert "mrr" in tm.model.meta.numeric_features and "plan" in tm.model.meta.categorical_features
     assert any("'email': free text" in n for n in tm.notes)
     assert any("'cancel_reason' predicts the label almost perfectly" in n for n in tm.notes)
     clean = train_table(_crm_table().drop(columns="cancel_reason"), "churned", "customer_id")
-    assert 0.7 < clean.cv.set_index("model").loc[clean.meta["model"], "roc_auc"] < 0.95
+    assert 0.7 < clean.cv.set_index("model").loc[clean.model.meta.model, "roc_auc"] < 0.95
     assert not any("leakage" in n for n in clean.notes)
 
 
@@ -215,6 +222,6 @@ def test_gradient_boosting_model_round_trips(tmp_path: Path):
     y = frame["churned"].eq("yes").to_numpy()
     model = calibrated("gradient_boosting", ["utilisation"], ["plan"]).fit(x, y)
     path = tmp_path / "hgb.skops"
-    save_model({"model": model}, {"kind": "table"}, path)
-    bundle, _ = load_model(path)
-    np.testing.assert_array_equal(bundle["model"].predict_proba(x), model.predict_proba(x))
+    save_model(ChurnModel(model, None, np.zeros(1), _table_meta()), path)
+    back = load_model(path)
+    np.testing.assert_array_equal(back.estimator.predict_proba(x), model.predict_proba(x))

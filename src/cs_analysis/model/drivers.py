@@ -4,16 +4,18 @@ turned into the top drivers in words, grouped by DEAR dimension."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from cs_analysis import i18n
 from cs_analysis.config.scorecard import DIMENSIONS
 from cs_analysis.health.scorer import FLAG_DIMENSIONS
 
-# feature → (DEAR dimension, English, Japanese); band_<measure> and health_<dimension> derive below
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
 # feature → DEAR dimension (its words: i18n.FEATURES); band_<measure> and health_<dimension> derive below
 FEATURE_DIMENSIONS: dict[str, str] = {
     "utilisation": "deployment",

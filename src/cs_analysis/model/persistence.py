@@ -1,24 +1,29 @@
 """Saving and loading models with skops (never pickle), beside a metadata JSON.
 
-``save_model`` writes ``PATH`` (skops) and ``PATH.json`` (features, training window, horizon,
-metrics, data fingerprint, package versions and the model file's SHA-256). ``load_model``
-refuses, with a clear message, a missing or tampered file, another format or scikit-learn
-version, and any type in the file that is not on the project's allow-list. skops (and with it
+``save_model`` writes a :class:`~cs_analysis.model.artefact.ChurnModel` as ``PATH`` (skops: its
+fitted parts) and ``PATH.json`` (its :class:`~cs_analysis.model.artefact.ModelMeta`: features,
+training window, horizon, metrics, data fingerprint, package versions and the model file's
+SHA-256). ``load_model`` refuses, with a clear message, a missing or tampered file, another format
+or scikit-learn version, any type in the file that is not on the project's allow-list, and
+metadata that was edited (wrong types, a feature list the model was not fitted on). skops (and with it
 scikit-learn) is imported only when a model file is written or read, not for its metadata.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cs_analysis.data.io import atomic_path
 from cs_analysis.errors import ModelError
+from cs_analysis.model.artefact import FORMAT, ChurnModel, ModelMeta
 
-FORMAT = 1
 # types a cs-analysis model file may contain beyond skops' defaults (checked before loading)
 ALLOWED_TYPES = {
     "sklearn.calibration._CalibratedClassifier",
@@ -56,27 +61,26 @@ def metadata_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def save_model(bundle: dict[str, Any], meta: dict[str, Any], path: str | Path) -> Path:
-    """Write the model bundle (skops) and its metadata JSON, each atomically; returns the JSON."""
+def save_model(model: ChurnModel, path: str | Path) -> Path:
+    """Write the model (skops) and its metadata JSON, each atomically; returns the JSON's path."""
     import skops.io as sio
 
     path = Path(path)
     with atomic_path(path) as tmp:
-        sio.dump(bundle, tmp)
+        sio.dump(model.parts(), tmp)
         digest = _sha256(tmp)
-    full = {"format": FORMAT, **meta, "versions": package_versions(), "model_sha256": digest}
+    meta = dataclasses.replace(model.meta, versions=package_versions(), model_sha256=digest, format=FORMAT)
     target = metadata_path(path)
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(full, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+        tmp.write_text(json.dumps(meta.to_dict(), ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     return target
 
 
-def load_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of the model file ``path`` (format and every field the code reads checked),
-    without loading the model."""
-    meta = _read_metadata(Path(path))
-    _check_metadata(meta, metadata_path(path))
-    return meta
+def load_metadata(path: str | Path) -> ModelMeta:
+    """The metadata of the model file ``path`` (format and every field checked), without loading
+    the model."""
+    path = Path(path)
+    return ModelMeta.from_dict(_read_metadata(path), str(metadata_path(path)))
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -99,51 +103,17 @@ def _read_metadata(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _check_metadata(meta: dict[str, Any], where: Path) -> None:
-    """Every field the code reads has its type (an edited metadata file fails here, in words)."""
-    problems = []
-
-    def is_text_list(value: object) -> bool:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-    kind = meta.get("kind")
-    if kind not in ("accounts", "table"):
-        problems.append(f"kind must be 'accounts' or 'table', got {kind!r}")
-    for key in ("numeric_features", "categorical_features"):
-        if not is_text_list(meta.get(key)):
-            problems.append(f"{key} must be a list of column names, got {meta.get(key)!r}")
-    if not isinstance(meta.get("model"), str):
-        problems.append(f"model must be text, got {meta.get('model')!r}")
-    if kind == "accounts":
-        h = meta.get("horizon_months")
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
-            problems.append(f"horizon_months must be a whole number >= 1, got {h!r}")
-        dims = meta.get("measure_dimensions", {})
-        if not isinstance(dims, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in dims.items()):
-            problems.append("measure_dimensions must map measure names to dimension names")
-        for key in ("backtest_overall", "backtest_folds", "calibration"):
-            if key in meta and not (isinstance(meta[key], list) and all(isinstance(r, dict) for r in meta[key])):
-                problems.append(f"{key} must be a list of rows (objects)")
-    if kind == "table":
-        if not isinstance(meta.get("label"), str):
-            problems.append(f"label must be text, got {meta.get('label')!r}")
-        if meta.get("id") is not None and not isinstance(meta.get("id"), str):
-            problems.append(f"id must be text or null, got {meta.get('id')!r}")
-    if problems:
-        raise ModelError(f"{where}: the model metadata is not usable (edited by hand?): " + "; ".join(problems))
-
-
-def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model bundle and its metadata, after the file checks (see module docs): checksum,
-    scikit-learn version, allowed types. :func:`open_model` also checks that the two belong
-    together, as scoring needs."""
+def load_model(path: str | Path) -> ChurnModel:
+    """The model, after every check (see module docs): checksum, scikit-learn version, allowed
+    types — all before anything in the file is loaded — then the metadata's fields and that its
+    feature list is the one the model was fitted on."""
     import skops.io as sio
 
     path = Path(path)
-    meta = _read_metadata(path)
-    if _sha256(path) != meta.get("model_sha256"):
+    raw = _read_metadata(path)
+    if _sha256(path) != raw.get("model_sha256"):
         raise ModelError(f"{path}: the file does not match its metadata checksum: tampered or corrupted")
-    trained = str(meta.get("versions", {}).get("scikit-learn", ""))
+    trained = str(raw.get("versions", {}).get("scikit-learn", ""))
     installed = package_versions()["scikit-learn"]
     if trained.split(".")[:2] != installed.split(".")[:2]:
         raise ModelError(f"{path}: trained with scikit-learn {trained}, installed {installed}: retrain the model")
@@ -154,24 +124,13 @@ def load_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     refused = sorted(set(untrusted) - ALLOWED_TYPES)
     if refused:
         raise ModelError(f"{path}: refuses to load untrusted type(s): {', '.join(refused)}")
+    meta = ModelMeta.from_dict(raw, str(metadata_path(path)))
     try:
-        return sio.load(path, trusted=list(untrusted)), meta
+        parts = sio.load(path, trusted=list(untrusted))
     except Exception as exc:  # a damaged archive or object tree
         raise ModelError(f"{path}: not a readable skops file ({exc})") from None
-
-
-def open_model(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """:func:`load_model`, then the checks scoring relies on: every metadata field the code reads
-    has its type, and the metadata's feature list is the one the model was fitted on (an edited
-    metadata file is refused in words, not with an error deep inside scikit-learn)."""
-    bundle, meta = load_model(path)
-    _check_metadata(meta, metadata_path(path))
-    expected = [*meta["numeric_features"], *meta["categorical_features"]]
-    fitted = getattr(bundle.get("model") if isinstance(bundle, dict) else None, "feature_names_in_", None)
-    if not isinstance(bundle, dict) or {"model", "explainer", "explainer_means"} - set(bundle):
+    if not isinstance(parts, dict) or {"model", "explainer", "explainer_means"} - set(parts):
         raise ModelError(f"{path}: not a cs-analysis model (the file lacks its model, explainer or means)")
-    if fitted is not None and sorted(map(str, fitted)) != sorted(expected):
-        raise ModelError(f"{metadata_path(path)}: its feature list does not match the model file (the model "
-                         f"was fitted on {len(fitted)} columns, the metadata names {len(expected)}): "
-                         "was the metadata edited? Retrain, or restore the metadata written with the model")
-    return bundle, meta
+    model = ChurnModel(parts["model"], parts["explainer"], np.asarray(parts["explainer_means"]), meta)
+    model.check_parts(str(metadata_path(path)))
+    return model

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from cs_analysis.config.settings import Settings
 from cs_analysis.data.io import read_csv_any_encoding
 from cs_analysis.errors import DataError, HistoryError
+from cs_analysis.model.artefact import ChurnModel, ModelMeta
 from cs_analysis.model.drivers import transformed_means
 from cs_analysis.model.pipelines import CANDIDATES, calibrated, calibration_table, make_pipeline, metrics
-from cs_analysis.model.training import predict
 
 POSITIVE = {"1", "1.0", "yes", "y", "true", "t", "churned", "churn", "はい", "あり", "有", "解約"}
 NEGATIVE = {"0", "0.0", "no", "n", "false", "f", "active", "retained", "いいえ", "なし", "無", "継続"}
@@ -35,8 +34,9 @@ MAX_CATEGORY_SHARE = 0.5  # text columns with more distinct values than this sha
 
 @dataclass
 class TableModel:
-    bundle: dict[str, Any]
-    meta: dict[str, Any]
+    """A model trained on one table, its cross-validation and the notes on columns left out."""
+
+    model: ChurnModel
     cv: pd.DataFrame
     notes: list[str]
 
@@ -181,38 +181,37 @@ def train_table(frame: pd.DataFrame, label: str, id_col: str | None = None, seed
     model = calibrated(chosen, numeric, categorical, seed).fit(x, y)
     explainer = (model.calibrated_classifiers_[0].estimator if chosen == "logistic"
                  else make_pipeline("logistic", numeric, categorical, seed).fit(x, y))
-    meta = {
-        "kind": "table", "model": chosen, "label": label, "id": id_col, "rows": int(len(x)),
-        "churn_rate": float(y.mean()), "numeric_features": numeric, "categorical_features": categorical,
-        "cv": cv.to_dict(orient="records"), "notes": notes,
-        "calibration": calibration_table(y, oof[chosen]).to_dict(orient="records"),
-        "data_fingerprint": hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest(),
-        "source": source, "seed": seed,
-    }
-    bundle = {"model": model, "explainer": explainer,
-              "explainer_means": transformed_means(explainer, x, numeric + categorical)}
-    return TableModel(bundle, meta, cv, notes)
+    meta = ModelMeta(
+        kind="table", model=chosen, label=label, id=id_col, rows=int(len(x)), churn_rate=float(y.mean()),
+        numeric_features=tuple(numeric), categorical_features=tuple(categorical),
+        cv=tuple(cv.to_dict(orient="records")), notes=tuple(notes),
+        calibration=tuple(calibration_table(y, oof[chosen]).to_dict(orient="records")),
+        data_fingerprint=hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest(),
+        source=source, seed=seed,
+    )
+    means = transformed_means(explainer, x, numeric + categorical)
+    return TableModel(ChurnModel(model, explainer, means, meta), cv, notes)
 
 
-def score_table(bundle: dict[str, Any], meta: dict[str, Any], frame: pd.DataFrame,
-                settings: Settings | None = None) -> pd.DataFrame:
+def score_table(model: ChurnModel, frame: pd.DataFrame, settings: Settings | None = None) -> pd.DataFrame:
     """id, churn_probability, risk_tier, top_drivers (and Japanese) for every row, the columns
     typed as they were in training."""
-    if meta.get("kind") != "table":
+    meta = model.meta
+    if meta.kind != "table":
         raise DataError("this model was trained on a company dataset; score it with a dataset folder")
-    missing = [c for c in meta["numeric_features"] + meta["categorical_features"] if c not in frame.columns]
+    missing = [c for c in meta.features if c not in frame.columns]
     if missing:
         raise DataError(f"the table lacks column(s) the model uses: {', '.join(missing)}")
     x = pd.DataFrame(index=frame.index)
-    for col in meta["numeric_features"]:
+    for col in meta.numeric_features:
         numbers = _as_number(frame[col])
         if numbers is None:
             raise DataError(f"column {col!r} was numeric in training but holds text here")
         x[col] = numbers
-    for col in meta["categorical_features"]:
+    for col in meta.categorical_features:
         x[col] = frame[col].astype("str").where(frame[col].notna()).fillna("(missing)")
-    scored = predict(bundle, meta, x, settings or Settings())
-    id_col = meta.get("id")
+    scored = model.predict(x, settings or Settings())
+    id_col = meta.id
     ids = frame[id_col].to_numpy() if id_col in frame.columns else np.arange(1, len(frame) + 1)
     out = pd.DataFrame({id_col or "row": ids})
     for col in ("churn_probability", "risk_tier", "top_drivers", "top_drivers_ja"):

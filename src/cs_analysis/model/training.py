@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from cs_analysis import i18n
 from cs_analysis.config.settings import Settings
 from cs_analysis.data.dataset import Dataset
-from cs_analysis.errors import DataError, HistoryError
+from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.health.scorer import LEVEL_NAMES_JA, month_ends
-from cs_analysis.model.drivers import contributions, top_drivers, transformed_means
+from cs_analysis.model.artefact import ChurnModel, ModelMeta
+from cs_analysis.model.drivers import transformed_means
 from cs_analysis.model.features import LABEL, FeatureBuilder, feature_columns, features_off
 from cs_analysis.model.pipelines import (
     MIN_CLASS_ROWS,
@@ -31,13 +30,12 @@ from cs_analysis.model.pipelines import (
     min_observation_dates,
 )
 
-RISK_TIERS = ("high", "medium", "low")
-
 
 @dataclass
 class Trained:
-    bundle: dict[str, Any]
-    meta: dict[str, Any]
+    """A trained model and the time-ordered backtest that chose it."""
+
+    model: ChurnModel
     backtest: Backtest
 
 
@@ -118,63 +116,43 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
     explainer = (model.calibrated_classifiers_[0].estimator if bt.chosen == "logistic"
                  else make_pipeline("logistic", numeric, categorical, seed).fit(x, y))
     pooled = bt.predictions
-    meta = {
-        "kind": "accounts",
-        "model": bt.chosen,
-        "horizon_months": horizon_months,
-        "as_of": as_of.date().isoformat(),
-        "training_window": [rows["as_of"].min().date().isoformat(), rows["as_of"].max().date().isoformat()],
-        "rows": int(len(rows)),
-        "churn_rate": float(y.mean()),
-        "numeric_features": numeric,
-        "categorical_features": categorical,
-        "measure_dimensions": {m.name: d.name for d, m in settings.health.measures()},
-        "settings": {"fiscal_year_start_month": settings.fiscal_year_start_month,
-                     "enterprise_employees": settings.enterprise_employees,
-                     "high_touch_licenses": settings.high_touch_licenses,
-                     "low_touch_licenses": settings.low_touch_licenses},
-        "backtest_overall": bt.overall.to_dict(orient="records"),
-        "backtest_folds": bt.folds.assign(cutoff=bt.folds["cutoff"].astype(str)).to_dict(orient="records"),
-        "calibration": calibration_table(pooled["churned"], pooled[bt.chosen]).to_dict(orient="records"),
-        "data_fingerprint": dataset.fingerprint(),
-        "seed": seed,
-        "notes": notes,
-    }
-    bundle = {"model": model, "explainer": explainer,
-              "explainer_means": transformed_means(explainer, x, numeric + categorical)}
-    return Trained(bundle, meta, bt)
+    meta = ModelMeta(
+        kind="accounts",
+        model=bt.chosen,
+        horizon_months=horizon_months,
+        as_of=as_of.date().isoformat(),
+        training_window=(rows["as_of"].min().date().isoformat(), rows["as_of"].max().date().isoformat()),
+        rows=int(len(rows)),
+        churn_rate=float(y.mean()),
+        numeric_features=tuple(numeric),
+        categorical_features=tuple(categorical),
+        measure_dimensions={m.name: d.name for d, m in settings.health.measures()},
+        settings={"fiscal_year_start_month": settings.fiscal_year_start_month,
+                  "enterprise_employees": settings.enterprise_employees,
+                  "high_touch_licenses": settings.high_touch_licenses,
+                  "low_touch_licenses": settings.low_touch_licenses},
+        backtest_overall=tuple(bt.overall.to_dict(orient="records")),
+        backtest_folds=tuple(bt.folds.assign(cutoff=bt.folds["cutoff"].astype(str)).to_dict(orient="records")),
+        calibration=tuple(calibration_table(pooled["churned"], pooled[bt.chosen]).to_dict(orient="records")),
+        data_fingerprint=dataset.fingerprint(),
+        seed=seed,
+        notes=tuple(notes),
+    )
+    means = transformed_means(explainer, x, numeric + categorical)
+    return Trained(ChurnModel(model, explainer, means, meta), bt)
 
 
-def risk_tiers(probability: np.ndarray, settings: Settings) -> np.ndarray:
-    """high (the riskiest ``risk_high_share``, default 10 %), medium (up to ``risk_medium_share``,
-    30 %), low, by rank among the rows scored together."""
-    rank = pd.Series(probability).rank(method="first", ascending=False).to_numpy() / max(1, len(probability))
-    return np.select([rank <= settings.risk_high_share, rank <= settings.risk_medium_share],
-                     list(RISK_TIERS[:2]), RISK_TIERS[2])
-
-
-def predict(bundle: dict[str, Any], meta: dict[str, Any], frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Probability, risk tier and top drivers (en, ja) of each row of ``frame``."""
-    features = meta["numeric_features"] + meta["categorical_features"]
-    missing = [c for c in features if c not in frame.columns]
-    if missing:
-        raise DataError(f"the model needs column(s) the data does not have: {', '.join(missing)}")
-    probability = bundle["model"].predict_proba(frame[features])[:, 1]
-    contrib = contributions(bundle["explainer"], bundle["explainer_means"], frame, features)
-    en, ja = top_drivers(contrib, features, measure_dimensions=meta.get("measure_dimensions"))
-    return pd.DataFrame({"churn_probability": probability, "risk_tier": risk_tiers(probability, settings),
-                         "top_drivers": en, "top_drivers_ja": ja}, index=frame.index)
-
-
-def at_risk_accounts(bundle: dict[str, Any], meta: dict[str, Any], dataset: Dataset, settings: Settings,
+def at_risk_accounts(model: ChurnModel, dataset: Dataset, settings: Settings,
                      as_of: str | pd.Timestamp, capacity: int | None = None) -> pd.DataFrame:
     """Accounts active on ``as_of`` ranked by ARR at risk (probability × 12 × MRR), with health
     level, touch tier, owner and a next action by touch tier; with ``capacity``, each owner's
     first ``capacity`` accounts are marked ``assigned``."""
-    rows = FeatureBuilder(dataset, settings, meta["horizon_months"]).at(as_of)
+    if model.meta.kind != "accounts":
+        raise ModelError("this model was trained on a single table; score it with --table FILE")
+    rows = FeatureBuilder(dataset, settings, model.meta.horizon_months).at(as_of)
     if rows.empty:
         raise HistoryError(f"no account is active on {pd.Timestamp(as_of):%Y-%m-%d}: nothing to score")
-    scored = predict(bundle, meta, rows, settings)
+    scored = model.predict(rows, settings)
     acc = dataset.accounts.set_index("account_id")
     arr = rows["mrr"].to_numpy() * 12
     level = rows["health_level"].to_numpy()

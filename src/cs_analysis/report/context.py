@@ -34,7 +34,8 @@ from cs_analysis.errors import ReportError, SegmentError
 from cs_analysis.health.scorer import HealthScorer
 from cs_analysis.kpis.engine import KpiEngine, kpi_changes, monthly_trend
 from cs_analysis.kpis.registry import HEALTH_KPIS, KPIS
-from cs_analysis.model.persistence import load_metadata, open_model, save_model
+from cs_analysis.model.artefact import ChurnModel, ModelMeta
+from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.formatting import format_value, kpi_label, kpi_table, md_escape
 
@@ -265,35 +266,35 @@ class ReportContext:
         return Path(self.out) / "model" / "churn.skops" if self.out else None
 
     @cached_property
-    def model(self) -> tuple[dict, dict]:
-        """The churn model trained at the period's end (bundle, metadata). In a report run the
-        first call saves it as model/churn.skops and later ones load it."""
+    def model(self) -> ChurnModel:
+        """The churn model trained at the period's end. In a report run the first call saves it as
+        model/churn.skops and later ones load it."""
         from cs_analysis.model.training import read_truth, train_model
 
         path = self._model_path
         if path is not None and path.is_file():
-            return open_model(path)
+            return load_model(path)
         h = self.settings.horizon_months
         trained = train_model(self.dataset, self.settings, self.end_day, h,
                               truth=read_truth(self.data or default_data(), h), seed=self.seed)
         if path is not None:
-            save_model(trained.bundle, trained.meta, path)
-        return trained.bundle, trained.meta
+            save_model(trained.model, path)
+        return trained.model
 
     @cached_property
-    def model_meta(self) -> dict:
+    def model_meta(self) -> ModelMeta:
         """The churn model's metadata (backtest, calibration), read without loading the model when saved."""
         path = self._model_path
-        return load_metadata(path) if path is not None and path.is_file() else self.model[1]
+        return load_metadata(path) if path is not None and path.is_file() else self.model.meta
 
     def model_backtest(self) -> pd.DataFrame:
-        return self.table(pd.DataFrame(self.model_meta["backtest_overall"]), "model_backtest")
+        return self.table(pd.DataFrame(list(self.model_meta.backtest_overall)), "model_backtest")
 
     def model_folds(self) -> pd.DataFrame:
-        return self.table(pd.DataFrame(self.model_meta["backtest_folds"]), "model_backtest_folds")
+        return self.table(pd.DataFrame(list(self.model_meta.backtest_folds)), "model_backtest_folds")
 
     def calibration_chart(self) -> Image:
-        table = pd.DataFrame(self.model_meta["calibration"])
+        table = pd.DataFrame(list(self.model_meta.calibration))
         return self.figure(plots.calibration(table, self.t("calibration")), "model_calibration")
 
     @cached_property
@@ -301,7 +302,7 @@ class ReportContext:
         def compute() -> pd.DataFrame:
             from cs_analysis.model.training import at_risk_accounts
 
-            return at_risk_accounts(*self.model, self.dataset, self.settings, self.end_day)
+            return at_risk_accounts(self.model, self.dataset, self.settings, self.end_day)
 
         return self.table(self._cached("at_risk", compute), "at_risk_accounts")
 
