@@ -59,6 +59,15 @@ def run(demo_small: Path, tmp_path_factory) -> Path:
     return result.folder
 
 
+def test_a_run_leaves_no_kernel_running(run: Path):
+    """nbclient shuts down the kernels it starts (a kernel manager handed in would leak them)."""
+    import psutil
+
+    kernels = [p for p in psutil.Process().children(recursive=True)
+               if "ipykernel" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE]
+    assert kernels == []
+
+
 def test_report_writes_every_output(run: Path):
     names = [*NOTEBOOKS, segment_file_name("size", "Enterprise"), segment_file_name("size", "SMB")]
     for name in names:
@@ -147,11 +156,11 @@ def test_japanese_text_renders_in_figures(recwarn):
 def test_kernel_output_goes_to_its_log_not_the_terminal(tmp_path: Path, capfd):
     """A kernel's own stdout/stderr (ipykernel logs "KeyboardInterrupt caught in kernel" there
     when the interrupt that starts every shutdown lands mid-message) goes to a log file."""
-    from cs_analysis.report.runner import _kernel_manager
+    from cs_analysis.report.runner import KERNEL, KERNEL_CONFIG, kernel_manager_class
 
     log_path = tmp_path / "kernel.log"
     with log_path.open("wb") as log:
-        km = _kernel_manager(log)
+        km = kernel_manager_class(log)(kernel_name=KERNEL, config=KERNEL_CONFIG)
 
         async def run() -> None:
             await km.start_kernel()

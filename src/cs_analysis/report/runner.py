@@ -115,10 +115,11 @@ def _jobs(engine: KpiEngine, period: str, segmentations: list[str], base: dict, 
     return [Job(name, nbdir / f"{nb}.ipynb", params, folder, timeout) for name, nb, params in specs]
 
 
-def _kernel_manager(log: IO[bytes]):
-    """A kernel manager whose kernel writes its own stdout/stderr (its log lines, such as the
-    "KeyboardInterrupt caught in kernel" it prints when the interrupt that starts every shutdown
-    lands mid-message) to ``log`` instead of the user's terminal."""
+def kernel_manager_class(log: IO[bytes]) -> type:
+    """A kernel manager class whose kernels write their own stdout/stderr (their log lines, such
+    as the "KeyboardInterrupt caught in kernel" printed when the interrupt that starts every
+    shutdown lands mid-message) to ``log`` instead of the user's terminal. Given to nbclient as
+    its class (not as an instance), so nbclient owns the kernel and shuts it down."""
     from jupyter_client.manager import AsyncKernelManager
 
     class _Quiet(AsyncKernelManager):
@@ -127,7 +128,7 @@ def _kernel_manager(log: IO[bytes]):
             kw.setdefault("stderr", log)
             return await super().start_kernel(**kw)
 
-    return _Quiet(kernel_name=KERNEL, config=KERNEL_CONFIG)
+    return _Quiet
 
 
 def _execute(job: Job) -> dict:
@@ -150,7 +151,7 @@ def _execute(job: Job) -> dict:
             pm.execute_notebook(str(job.source), str(output), parameters=job.parameters, kernel_name=KERNEL,
                                 execution_timeout=job.timeout, progress_bar=False, log_output=False,
                                 resources={"metadata": {"path": str(job.folder)}}, config=KERNEL_CONFIG,
-                                km=_kernel_manager(log))
+                                kernel_manager_class=kernel_manager_class(log))
             entry["status"] = "ok"
         except pm.PapermillExecutionError as exc:
             entry.update(status="failed", cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
