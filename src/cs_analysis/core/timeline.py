@@ -48,22 +48,20 @@ class EventIndex:
 
     def last_day(self, upto: int | np.ndarray) -> np.ndarray:
         """Per account, the day of its last event on or before ``upto`` (NaN if none)."""
-        if self.keys.size == 0:  # an empty table (header only): no account has an event
-            return np.full(self.n, np.nan)
-        pos = self._position(upto, "right") - 1
-        found = self._found(pos)
-        return np.where(found, (self.keys[np.maximum(pos, 0)] - self._base).astype(float), np.nan)
+        found, pos = self._last(upto)
+        return np.where(found, (self.keys[pos] - self._base).astype(float) if found.any() else np.nan, np.nan)
 
     def last_value(self, upto: int | np.ndarray) -> np.ndarray:
         """Per account, the value of its last event on or before ``upto`` (NaN if none)."""
-        if self.keys.size == 0:
-            return np.full(self.n, np.nan)
-        pos = self._position(upto, "right") - 1
-        found = self._found(pos)
-        return np.where(found, self.values[np.maximum(pos, 0)].astype(float), np.nan)
+        found, pos = self._last(upto)
+        return np.where(found, self.values[pos].astype(float) if found.any() else np.nan, np.nan)
 
-    def _found(self, pos: np.ndarray) -> np.ndarray:
-        if self.keys.size == 0:
-            return np.zeros(self.n, bool)
+    def _last(self, upto: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per account: whether it has an event on or before ``upto``, and the position of the last
+        one (0 where none, always a valid index when there is any event; an empty table has none)."""
+        if self.keys.size == 0:  # an empty table (header only): no account has an event
+            return np.zeros(self.n, bool), np.zeros(self.n, np.int64)
+        pos = self._position(upto, "right") - 1
         safe = np.maximum(pos, 0)
-        return (pos >= 0) & (self.keys[safe] >= self._base) & (self.keys[safe] < self._base + _SPAN)
+        found = (pos >= 0) & (self.keys[safe] >= self._base) & (self.keys[safe] < self._base + _SPAN)
+        return found, safe
