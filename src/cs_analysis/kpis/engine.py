@@ -26,19 +26,9 @@ from cs_analysis.core.segments import Segmenter, reference_month
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.health.scorer import HealthScorer
+from cs_analysis.kpis.quantities import LEVELS_DESC, Inputs, Quantities, Unavailable, regroup, stack, unstack
 from cs_analysis.kpis.registry import ACTIVITY, COLUMNS, KPIS
 from cs_analysis.kpis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
-
-
-def _rate(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num ÷ den × 100, NaN where den is 0."""
-    num, den = np.asarray(num, float), np.asarray(den, float)
-    return np.divide(num * 100.0, den, out=np.full(den.shape, np.nan), where=den != 0)
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.full(np.shape(den), np.nan), where=den > 0)
-
 
 CHUNK_CELLS = 300_000  # periods × accounts computed at once (bounds memory)
 ONE_HOT_MAX = 64  # up to this many segments, group sums are matrix products (BLAS)
@@ -191,8 +181,8 @@ class KpiEngine:
         i2 = np.array([(p.end - first).n for p in periods])
         return i1, i2
 
-    def _stats(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-account quantities, periods × accounts."""
+    def _quantities(self, i1: np.ndarray, i2: np.ndarray) -> Quantities:
+        """The per-account quantities of the periods i1..i2 (month rows), periods × accounts."""
         cube = self.cube
         s = i1 - 1
         moved, amounts = self._movement_rows
@@ -206,67 +196,60 @@ class KpiEngine:
                                                        np.where(ps == 0, pe, 0)]), cube.pair_account, n
                                        ).reshape(2, len(i1), n)
         lic_s, lic_e = cube.licenses[s], cube.licenses[i2]
-        stats = {
-            "in_start": in_s,
-            "in_end": in_e,
-            "churned": in_s & ~in_e,
-            "mrr_start": mrr_s,
-            "mrr_end": mrr_e,
-            "mrr_end_of_start": np.where(in_s, mrr_e, 0.0),
-            "min_mrr_of_start": np.where(in_s, np.minimum(mrr_s, mrr_e), 0.0),
-            **{f"{k}_amount": sums[k] for k in MOVEMENTS},
-            "is_new": sums["new_count"] > 0,
-            "lost_revenue": sums["lost_revenue"],
-            "licenses_start": np.where(in_s, lic_s, 0.0),
-            "licenses_lost": np.where(in_s, np.maximum(0.0, lic_s - lic_e), 0.0),
-            "upsell": np.where(in_s, upsell, 0.0),
-            "cross_sell": np.where(in_s, cross, 0.0),
-            "upsold": in_s & (upsell > 0),
-            "cross_sold": in_s & (cross > 0),
-        }
         active = cube.active
-        for offset in range(int((i2 - i1).max()) + 1):  # each month of the periods, for the mean
-            t = np.minimum(i1 + offset, i2)
-            inside = (i1 + offset <= i2)[:, None]
-            stats[f"month{offset}_base"] = active[t - 1] & inside
-            stats[f"month{offset}_churned"] = active[t - 1] & ~active[t] & inside
+        months = np.arange(int((i2 - i1).max()) + 1)[:, None]  # each month of the periods, for the mean
+        t = np.minimum(i1[None] + months, i2[None])
+        inside = (i1[None] + months <= i2[None])[:, :, None]
+        q = Quantities(
+            in_start=in_s, in_end=in_e, churned=in_s & ~in_e,
+            mrr_start=mrr_s, mrr_end=mrr_e,
+            mrr_end_of_start=np.where(in_s, mrr_e, 0.0),
+            min_mrr_of_start=np.where(in_s, np.minimum(mrr_s, mrr_e), 0.0),
+            new_mrr=sums["new"], expansion_mrr=sums["expansion"], contraction_mrr=sums["contraction"],
+            churned_mrr=sums["churn"], reactivation_mrr=sums["reactivation"],
+            is_new=sums["new_count"] > 0, lost_revenue=sums["lost_revenue"],
+            licenses_start=np.where(in_s, lic_s, 0.0),
+            licenses_lost=np.where(in_s, np.maximum(0.0, lic_s - lic_e), 0.0),
+            upsell=np.where(in_s, upsell, 0.0), cross_sell=np.where(in_s, cross, 0.0),
+            upsold=in_s & (upsell > 0), cross_sold=in_s & (cross > 0),
+            month_base=active[t - 1] & inside, month_churned=active[t - 1] & ~active[t] & inside,
+        )
         act = self.activity.events
         for key in ("nps_responses", "promoters", "detractors", "tickets_opened", "referral_touchpoints",
                     "objectives_due", "objectives_on_time"):
             if key in act:
-                stats[key] = act[key].totals(i1, i2, n)
+                setattr(q, key, act[key].totals(i1, i2, n))
         if "objectives_due" in act:
             since_start = np.zeros_like(i2)
             open_at_end = act["objectives_due"].totals(since_start, i2, n) - act["objectives_closed"].totals(since_start, i2, n)
-            stats["objectives_overdue"] = np.where(in_e, open_at_end, 0)
+            q.objectives_overdue = np.where(in_e, open_at_end, 0)
         if self.activity.latest_nps is not None:
-            stats["referral_candidate"] = in_e & (self.activity.latest_nps[i2] >= 9)
+            q.referral_candidate = in_e & (self.activity.latest_nps[i2] >= 9)
         if self.with_health:
-            stats.update(self._health_stats(i1, i2))
-        return stats
+            self._add_health(q, i1, i2)
+        return q
 
-    def _health_stats(self, i1: np.ndarray, i2: np.ndarray) -> dict[str, np.ndarray]:
+    def _add_health(self, q: Quantities, i1: np.ndarray, i2: np.ndarray) -> None:
         """Health quantities at each period's start and end, periods × accounts."""
         end = [self._health_at(int(t)) for t in i2]
         start = [self._health_at(int(t) - 1) for t in i1]
         level = np.vstack([h["level"] for h in end])
         level_start = np.vstack([h["level"] for h in start])
-        out = {f"level{k}_end": level == k for k in (4, 3, 2, 1)}
-        out["scored_end"] = level > 0
-        out["caution_or_action_start"] = (level_start == 1) | (level_start == 2)
-        out["caution_or_action_end"] = (level == 1) | (level == 2)
+        q.level_end = np.stack([level == k for k in LEVELS_DESC])
+        q.scored_end = level > 0
+        q.caution_or_action_start = (level_start == 1) | (level_start == 2)
+        q.caution_or_action_end = (level == 1) | (level == 2)
         for key in ("meets_target", "onboarded", "onboarding_stuck", "no_contact"):
             if key in end[0]:
-                out[f"{key}_end"] = np.vstack([h[key] for h in end])
+                setattr(q, f"{key}_end", np.vstack([h[key] for h in end]))
         if not self.scorer.signals.onboarding_rule_on:
-            return out
+            return
         first_day = self.cube.months[i1].start_time.to_numpy().astype("datetime64[D]").astype(np.int64)
         last_day = self.cube.months[i2].end_time.to_numpy().astype("datetime64[D]").astype(np.int64)
         done = self.scorer.signals.onboarded_day
         in_period = (done >= first_day[:, None]) & (done <= last_day[:, None])
         days = done - self.scorer.signals.signup_day
-        out["days_to_onboard_in_period"] = np.where(in_period, days, np.nan)
-        return out
+        q.days_to_onboard = np.where(in_period, days, np.nan)
 
     def kpis(self, period: str | Period, by: Sequence[str] = ()) -> pd.DataFrame:
         """Every KPI for ``period``, in total and for each segmentation in ``by``."""
@@ -315,95 +298,27 @@ class KpiEngine:
         """KPIs of ``ps`` (one chunk of periods); ``buffers`` hold the stacked quantities from one
         chunk to the next of the same worker."""
         i1, i2 = self._columns(ps)
-        stats = self._stats(i1, i2)
-        days_to_onboard = stats.pop("days_to_onboard_in_period", None)
+        q = self._quantities(i1, i2)
+        parts = q.summed()
         # money in float64; flags and counts in float32, exact for sums below 2**24
-        groups = [[q for q, v in stats.items() if v.dtype.kind == "f"],
-                  [q for q, v in stats.items() if v.dtype.kind != "f"]]
-        stacks = []
-        for names_q, dtype in zip(groups, (np.float64, np.float32), strict=True):
-            shape = (len(ps), len(names_q), len(self.cube.accounts))
-            if buffers.get(dtype, np.empty(0)).size < np.prod(shape):
-                buffers[dtype] = np.empty(int(np.prod(shape)), dtype=dtype)
-            x = buffers[dtype][:int(np.prod(shape))].reshape(shape)
-            for j, q in enumerate(names_q):
-                x[:, j, :] = stats.pop(q)  # converted while copied: one write
-            stacks.append(x)
+        groups = [[(k, v) for k, v in parts if v.dtype.kind == "f"], [(k, v) for k, v in parts if v.dtype.kind != "f"]]
+        stacks = [stack(group, dtype, buffers) for group, dtype in zip(groups, (np.float64, np.float32), strict=True)]
         ref = reference_month(self.cube, i1, i2)
         segs = [(seg_by, *self.segmenter.codes(seg_by, ref)) for seg_by in segmentations]
         segments = [(codes, len(names)) for _, codes, names in segs]
         sums = _group_sums(stacks, segments)
         if any(x.dtype == np.float32 and np.abs(g).max(initial=0) >= 2**24 for x, gs in zip(stacks, sums, strict=True) for g in gs):
             sums = _group_sums([x.astype(np.float64) for x in stacks], segments)  # beyond float32's exact range
-        totals: list[dict[str, np.ndarray]] = [{} for _ in segs]
-        for names_q, sums_x in zip(groups, sums, strict=True):
-            for total, g in zip(totals, sums_x, strict=True):
-                g = g.astype(np.float64)
-                total.update({q: g[:, j, :] for j, q in enumerate(names_q)})
         frames = []
-        for (seg_by, codes, names), total in zip(segs, totals, strict=True):
-            values = self._aggregate(total, lifetimes[seg_by])
-            if days_to_onboard is not None:
-                values["median_days_to_onboard"] = _group_medians(days_to_onboard, codes, len(names))
-            empty = np.full((len(ps), len(names)), np.nan)  # KPIs whose optional table is absent
-            values = {kpi: values.get(kpi, empty) for kpi in KPIS}
-            frames.append(_long(values, [p.label for p in ps], seg_by, names))
+        for i, (seg_by, codes, names) in enumerate(segs):
+            totals: dict[str, np.ndarray] = {}
+            for group, sums_x in zip(groups, sums, strict=True):
+                totals.update(unstack(group, sums_x[i], q))
+            for name, values in q.medians():
+                totals[name] = _group_medians(values, codes, len(names))
+            inputs = Inputs(regroup(q, totals), lifetimes[seg_by], self.settings, {})
+            frames.append(_long(_evaluate(inputs), [p.label for p in ps], seg_by, names))
         return pd.concat(frames, ignore_index=True)
-
-    def _aggregate(self, total: dict[str, np.ndarray], lifetimes: np.ndarray) -> dict[str, np.ndarray]:
-        """KPI values (periods × segments) from the per-segment sums of the account quantities
-        and the segments' sBG discounted expected lifetimes."""
-        v: dict[str, np.ndarray] = {}
-        v["mrr_start"], v["mrr_end"] = total["mrr_start"], total["mrr_end"]
-        for move, name in (("new", "new_mrr"), ("expansion", "expansion_mrr"),
-                           ("contraction", "contraction_mrr"), ("churn", "churned_mrr"),
-                           ("reactivation", "reactivation_mrr")):
-            v[name] = total[f"{move}_amount"]
-        v["net_new_mrr"] = (v["new_mrr"] + v["expansion_mrr"] + v["reactivation_mrr"]
-                            - v["contraction_mrr"] - v["churned_mrr"])
-        n_s, n_e = total["in_start"], total["in_end"]
-        v["active_accounts_start"], v["active_accounts_end"] = n_s, n_e
-        v["churned_accounts"], v["new_accounts"] = total["churned"], total["is_new"]
-        v["customer_churn_rate"] = _rate(v["churned_accounts"], n_s)
-        v["avg_monthly_churn_rate"] = _avg_monthly_churn(total)
-        v["license_churn_rate"] = _rate(total["licenses_lost"], total["licenses_start"])
-        v["revenue_churn_rate"] = _rate(v["churned_mrr"] + v["contraction_mrr"], v["mrr_start"])
-        v["net_revenue_churn_rate"] = _rate(
-            v["churned_mrr"] + v["contraction_mrr"] - v["expansion_mrr"] - v["reactivation_mrr"],
-            v["mrr_start"])
-        v["customer_retention_rate"] = _rate(n_e - v["new_accounts"], n_s)
-        v["nrr"] = _rate(total["mrr_end_of_start"], v["mrr_start"])
-        v["grr"] = _rate(total["min_mrr_of_start"], v["mrr_start"])
-        v["upsell_mrr"], v["cross_sell_mrr"] = total["upsell"], total["cross_sell"]
-        v["upsell_rate"] = _rate(total["upsold"], n_s)
-        v["cross_sell_rate"] = _rate(total["cross_sold"], n_s)
-        v["arpa"] = _ratio(v["mrr_end"], n_e)
-        v["ltv"] = _ratio(v["arpa"] * self.settings.gross_margin, v["avg_monthly_churn_rate"] / 100.0)
-        v["ltv_survival"] = v["arpa"] * self.settings.gross_margin * lifetimes
-        v["lost_revenue"] = total["lost_revenue"]
-        if "nps_responses" in total:
-            v["nps_responses"] = total["nps_responses"]
-            v["promoters"], v["detractors"] = total["promoters"], total["detractors"]
-            v["nps"] = _rate(v["promoters"] - v["detractors"], v["nps_responses"])
-            v["referral_candidates"] = total["referral_candidate"]
-        for key in ("referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"):
-            if key in total:
-                v[key] = total[key]
-        if "objectives_due" in total:
-            v["objectives_on_time_rate"] = _rate(total["objectives_on_time"], v["objectives_due"])
-        if "scored_end" in total:
-            for k in (4, 3, 2, 1):
-                v[f"health_level_{k}_accounts"] = total[f"level{k}_end"]
-                v[f"health_level_{k}_share"] = _rate(total[f"level{k}_end"], total["scored_end"])
-            v["caution_or_action_accounts_start"] = total["caution_or_action_start"]
-            v["caution_or_action_accounts_end"] = total["caution_or_action_end"]
-            v["target_achievement_rate"] = _rate(total["meets_target_end"], total["scored_end"])
-            if "onboarded_end" in total:
-                v["onboarding_completion_rate"] = _rate(total["onboarded_end"], n_e)
-                v["onboarding_stuck_accounts"] = total["onboarding_stuck_end"]
-            if "no_contact_end" in total:
-                v["no_contact_accounts"] = total["no_contact_end"]
-        return v
 
     def _lifetimes(self, codes: np.ndarray, names: list[str], ends: np.ndarray) -> np.ndarray:
         """Periods × segments (``codes``: each account's segment when it started): the sBG
@@ -450,17 +365,17 @@ def _group_medians(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _avg_monthly_churn(total: dict[str, np.ndarray]) -> np.ndarray:
-    """Mean over each period's months of the single-month churn rate; months whose segment had
-    no active account at the month's start (or past the period's end) are left out."""
-    sums, months = 0.0, 0.0
-    offset = 0
-    while f"month{offset}_base" in total:
-        rate = _rate(total[f"month{offset}_churned"], total[f"month{offset}_base"])
-        sums = sums + np.nan_to_num(rate)
-        months = months + ~np.isnan(rate)
-        offset += 1
-    return _ratio(sums, months)
+def _evaluate(inputs: Inputs) -> dict[str, np.ndarray]:
+    """Every registry KPI (periods × segments) from its formula, in registry order; a formula
+    that reads an absent quantity gives an empty KPI."""
+    shape = inputs.sums.mrr_start.shape
+    for name, kpi in KPIS.items():
+        try:
+            value = kpi.formula(inputs)
+        except Unavailable:
+            value = np.full(shape, np.nan)
+        inputs.values[name] = np.broadcast_to(np.asarray(value, dtype=float), shape)
+    return inputs.values
 
 
 def _long(values: dict[str, np.ndarray], labels: list[str], seg_by: str, names: list[str]) -> pd.DataFrame:
