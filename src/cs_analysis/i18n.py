@@ -118,3 +118,17 @@ REPORT: dict[str, tuple[str, str]] = {
     "year_ago": ("A year ago", "前年同期"), "change_pop": ("vs previous", "前期比"),
     "change_yoy": ("vs year ago", "前年比"),
 }
+
+
+# the quarterly report's opening paragraph; every {field} is a formatted value (report.context)
+SUMMARY: tuple[str, str] = (
+    "In {period}, MRR ended at {mrr_end} (net new {net_new_mrr}). Customer churn was "
+    "{customer_churn_rate}, NRR {nrr}, GRR {grr}. {churned_accounts} accounts churned (a year ago: "
+    "{churned_accounts_year_ago}), lost revenue {lost_revenue}. Caution + action-required accounts went "
+    "from {caution_start} to {caution_end}; target achievement {target_achievement_rate}. The ten riskiest "
+    "accounts carry {top_risk_arr} of ARR at risk.",
+    "{period}の期末MRRは{mrr_end}（純増{net_new_mrr}）。顧客チャーンレートは{customer_churn_rate}、"
+    "NRRは{nrr}、GRRは{grr}。解約は{churned_accounts}社（前年同期{churned_accounts_year_ago}社）、"
+    "逸失金額は{lost_revenue}。注意・要対応の顧客は期首{caution_start}社→期末{caution_end}社、"
+    "目標ヘルス達成率は{target_achievement_rate}。リスク上位10社のリスクARRは合計{top_risk_arr}です。",
+)

@@ -1,0 +1,136 @@
+"""The small core every report page shares: one run's data, settings, KPI engine and period,
+the report's language, and the saving of what a page shows (tables/*.csv, figures/*.png and
+the run's cache). The page contents are the sections (:mod:`.sections`), reached through
+:class:`~cs_analysis.report.context.ReportContext`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Image
+from matplotlib.figure import Figure
+
+from cs_analysis import i18n
+from cs_analysis.config.settings import Settings, load_settings
+from cs_analysis.core.periods import Period
+from cs_analysis.core.segments import reference_month
+from cs_analysis.data.dataset import Dataset, load_dataset
+from cs_analysis.data.io import atomic_path, write_frame
+from cs_analysis.kpis.engine import KpiEngine
+from cs_analysis.kpis.registry import KPIS
+from cs_analysis.report.formatting import format_value, kpi_table, md_escape
+
+
+def default_data() -> str:
+    """The dataset a notebook reads when its ``data`` parameter is empty."""
+    return os.environ.get("CS_ANALYSIS_DATA", str(Path(__file__).resolve().parents[3] / "data" / "demo"))
+
+
+@dataclass
+class ReportBase:
+    """One report run's data, settings and outputs (``out``: the report folder, or None to
+    write nothing); everything is computed on first use and kept."""
+
+    data: str
+    period_text: str
+    lang: str = "ja"
+    config: str | None = None
+    out: str | None = None
+    seed: int = 0
+
+    @property
+    def data_path(self) -> str:
+        return self.data or default_data()
+
+    @cached_property
+    def dataset(self) -> Dataset:
+        return load_dataset(self.data_path, self.settings)
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config or None)
+
+    @cached_property
+    def engine(self) -> KpiEngine:
+        return KpiEngine(self.dataset, self.settings)
+
+    @cached_property
+    def period(self) -> Period:
+        if self.period_text:
+            return self.engine.period(self.period_text)
+        return self.engine.default_period()
+
+    @property
+    def end_day(self) -> pd.Timestamp:
+        return self.period.end.end_time.normalize()
+
+    @property
+    def start_day(self) -> pd.Timestamp:
+        return self.period.start.end_time.normalize()
+
+    # ---- language ------------------------------------------------------------------------
+    def t(self, key: str) -> str:
+        """A heading or label in the report's language."""
+        return i18n.pick(i18n.REPORT[key], self.lang)
+
+    def title(self, key: str) -> str:
+        """A page title as Markdown (text from the data or settings escaped)."""
+        return md_escape(f"{self.t(key)} — {self.period.label} ({self.period.first}..{self.period.last})")
+
+    def fmt(self, kpi: str, value: object) -> str:
+        """``value`` formatted by the unit of ``kpi`` (registry) in the settings' currency."""
+        return format_value(value, KPIS[kpi].unit, self.settings.currency)
+
+    def kpi_view(self, tidy: pd.DataFrame) -> pd.DataFrame:
+        """Formatted wide view of tidy KPIs: one row per KPI (labels in the report language), one
+        column per segment."""
+        return kpi_table(tidy, self.settings.currency, self.lang, total=self.t("value"))
+
+    def level_labels(self) -> dict[int, str]:
+        """Health level → "4 良好" (or "4 Good")."""
+        return {k: f"{k} {i18n.pick(v, self.lang)}" for k, v in i18n.LEVELS.items()}
+
+    def segments(self, by: str) -> pd.DataFrame:
+        """Each account's ``by`` segment in the period (account_id, ``by``)."""
+        cube = self.engine.cube
+        i1, i2 = cube.month_index(self.period.first), cube.month_index(self.period.end)
+        labels = self.engine.segmenter.labels(by, reference_month(cube, i1, i2))
+        return pd.DataFrame({"account_id": cube.accounts, by: labels})
+
+    # ---- outputs -------------------------------------------------------------------------
+    def cached(self, name: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """``compute()``, read back from <out>/cache/<name>.parquet when a run has saved it."""
+        if not self.out:
+            return compute()
+        path = Path(self.out) / "cache" / f"{name}.parquet"
+        if path.is_file():
+            return pd.read_parquet(path)
+        frame = compute()
+        write_frame(frame, path)
+        return frame
+
+    def table(self, frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        """Save ``frame`` as tables/<name>.csv (when writing a report) and return it."""
+        if self.out:
+            write_frame(frame, Path(self.out) / "tables" / f"{name}.csv")
+        return frame
+
+    def figure(self, fig: Figure, name: str) -> Image:
+        """``fig`` as a PNG image (rendered once: what the notebook shows is what is saved as
+        figures/<name>.png when writing a report)."""
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+        png = buffer.getvalue()
+        if self.out:
+            path = Path(self.out) / "figures" / f"{name}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(png)
+        return Image(data=png, format="png")

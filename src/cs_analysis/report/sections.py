@@ -1,0 +1,281 @@
+"""The report's sections, one per subject: KPIs, health, the churn model and the at-risk list.
+Each reads the run's shared core (:class:`~cs_analysis.report.base.ReportBase`: data, settings,
+engine, period, language, outputs) and returns what a notebook shows — formatted tables and
+figures, saved as the run's tables/ and figures/.
+
+scikit-learn and skops are imported only by the methods that train or apply a model, so a
+notebook's kernel that needs neither starts in about half the time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from IPython.display import Image
+
+from cs_analysis.errors import SegmentError
+from cs_analysis.kpis.engine import kpi_changes, monthly_trend
+from cs_analysis.kpis.registry import HEALTH_KPIS, KPIS
+from cs_analysis.model.artefact import ChurnModel, ModelMeta
+from cs_analysis.model.persistence import load_metadata, load_model, save_model
+from cs_analysis.report import plots
+from cs_analysis.report.base import ReportBase
+from cs_analysis.report.formatting import format_value, kpi_label
+
+if TYPE_CHECKING:
+    from cs_analysis.health.review import Backtest
+
+HEADLINE = ["mrr_end", "net_new_mrr", "customer_churn_rate", "revenue_churn_rate", "nrr", "grr",
+            "churned_accounts", "lost_revenue", "nps", "upsell_mrr", "cross_sell_mrr", "ltv",
+            "caution_or_action_accounts_end", "target_achievement_rate"]
+TREND_KPIS = ["customer_churn_rate", "revenue_churn_rate", "nrr", "grr", "mrr_end", "nps", "active_accounts_end"]
+
+
+@dataclass
+class KpiSection:
+    """The period's KPIs: tidy and formatted tables, changes, trend and MRR figures."""
+
+    base: ReportBase
+
+    def tidy(self, by: tuple[str, ...] = ()) -> pd.DataFrame:
+        """Every KPI of the period (tidy: period, segment_by, segment, kpi, value)."""
+        return self.base.engine.kpis(self.base.period, by)
+
+    @cached_property
+    def changes(self) -> pd.DataFrame:
+        """The period's KPIs beside the previous period's and a year earlier's."""
+        return kpi_changes(self.base.engine, self.base.period)
+
+    @cached_property
+    def trend(self) -> pd.DataFrame:
+        """The monthly trend of the charted KPIs (computed once per run, then read from its cache)."""
+        return self.base.cached("trend", lambda: monthly_trend(self.base.engine, kpis=TREND_KPIS))
+
+    def view(self, tidy: pd.DataFrame) -> pd.DataFrame:
+        """Formatted wide view: one row per KPI (labels in the report language), one column per segment."""
+        return self.base.kpi_view(tidy)
+
+    def segment_vs_all(self, by: str, segment: str) -> pd.DataFrame:
+        """The segment's KPIs beside the whole company's (saves tables/kpis_<by>.csv)."""
+        tidy = self.base.table(self.tidy((by,)), f"kpis_{by}")
+        view = self.view(tidy)
+        column = f"{by}={segment}"
+        if column not in view.columns:
+            known = ", ".join(c.split("=", 1)[1] for c in view.columns if "=" in c)
+            raise SegmentError(f"no segment {segment!r} in {by} for {self.base.period.label}; segments: {known}")
+        return view[[view.columns[0], column]]
+
+    def headline(self) -> pd.DataFrame:
+        """The headline KPIs with previous-period and year-ago values and changes, formatted."""
+        b = self.base
+        ch = self.changes[self.changes["segment_by"] == "all"].set_index("kpi")
+        rows = []
+        for kpi in HEADLINE:
+            if kpi not in ch.index:
+                continue
+            r = ch.loc[kpi]
+            unit = KPIS[kpi].unit
+            delta_unit = "points" if unit == "percent" else unit
+            rows.append({
+                b.t("kpi"): kpi_label(kpi, b.lang),
+                b.t("value"): b.fmt(kpi, r["value"]),
+                b.t("previous"): b.fmt(kpi, r["previous"]),
+                b.t("change_pop"): _delta(r["change_pop"], delta_unit, b.settings.currency),
+                b.t("year_ago"): b.fmt(kpi, r["year_ago"]),
+                b.t("change_yoy"): _delta(r["change_yoy"], delta_unit, b.settings.currency),
+            })
+        return pd.DataFrame(rows)
+
+    def waterfall(self) -> Image:
+        b = self.base
+        k = self.tidy().set_index("kpi")["value"]
+        steps = [(b.t("start"), k["mrr_start"]), (b.t("new"), k["new_mrr"]),
+                 (b.t("expansion"), k["expansion_mrr"]), (b.t("reactivation"), k["reactivation_mrr"]),
+                 (b.t("contraction"), -k["contraction_mrr"]), (b.t("churn"), -k["churned_mrr"]),
+                 (b.t("end"), k["mrr_end"])]
+        return b.figure(plots.mrr_waterfall(steps, b.title("waterfall")), "mrr_waterfall")
+
+    def churn_trend(self) -> Image:
+        return self._trend_chart(("customer_churn_rate", "revenue_churn_rate"), "churn_trend")
+
+    def retention_trend(self) -> Image:
+        return self._trend_chart(("nrr", "grr"), "retention_trend")
+
+    def _trend_chart(self, kpis: tuple[str, ...], name: str) -> Image:
+        labels = {k: kpi_label(k, self.base.lang) for k in kpis}
+        return self.base.figure(plots.trend_lines(self.trend, labels, self.base.t(name)), name)
+
+
+@dataclass
+class HealthSection:
+    """Health at the period's end: level mix, transitions, KPIs, backtest, gaps, onboarding."""
+
+    base: ReportBase
+
+    @cached_property
+    def end(self) -> pd.DataFrame:
+        """Every account's health at the period's end (scorer output)."""
+        return self.base.engine.scorer.at(self.base.end_day)
+
+    def kpis(self) -> pd.DataFrame:
+        """The health KPIs of the period (levels, caution/action start vs end, targets, onboarding)."""
+        tidy = self.base.engine.kpis(self.base.period)
+        return self.base.kpi_view(tidy[tidy["kpi"].isin(HEALTH_KPIS)])
+
+    def mix(self, by: str = "size") -> Image:
+        """Accounts per health level in each ``by`` segment (a stacked bar figure)."""
+        b = self.base
+        frame = self.end.merge(b.segments(by), on="account_id", how="left")
+        counts = pd.crosstab(frame[by], frame["level"])
+        return b.figure(plots.level_mix(counts, b.level_labels(), f"{b.t('level_mix')} ({by})"), f"health_mix_{by}")
+
+    def transitions(self) -> pd.DataFrame:
+        from cs_analysis.health.review import transition_matrix
+
+        b = self.base
+        matrix = transition_matrix(b.engine.scorer, b.start_day, b.end_day).reset_index()
+        return b.table(matrix, "health_transitions")
+
+    @cached_property
+    def backtest(self) -> Backtest:
+        from cs_analysis.health.review import backtest
+
+        return backtest(self.base.engine.scorer, horizon_months=self.base.settings.horizon_months)
+
+    def backtest_table(self) -> pd.DataFrame:
+        bt = self.backtest
+        return self.base.table(bt.by_level.assign(auc=bt.auc), "health_backtest")
+
+    def backtest_chart(self) -> Image:
+        b = self.base
+        title = b.t("backtest").format(h=b.settings.horizon_months)
+        return b.figure(plots.churn_by_level(self.backtest.by_level, b.level_labels(), title), "health_backtest")
+
+    def no_contact(self) -> pd.DataFrame:
+        from cs_analysis.health.review import engagement_gaps
+
+        return self.base.table(engagement_gaps(self.base.engine.scorer, self.base.end_day), "no_contact_accounts")
+
+    def onboarding(self) -> pd.DataFrame:
+        from cs_analysis.health.review import onboarding_summary
+
+        return pd.DataFrame([onboarding_summary(self.base.engine.scorer, self.base.end_day)])
+
+
+@dataclass
+class ModelSection:
+    """The churn model trained at the period's end: its backtest, folds and calibration."""
+
+    base: ReportBase
+
+    @property
+    def path(self) -> Path | None:
+        return Path(self.base.out) / "model" / "churn.skops" if self.base.out else None
+
+    @cached_property
+    def churn_model(self) -> ChurnModel:
+        """The churn model trained at the period's end. In a report run the first call saves it as
+        model/churn.skops and later ones load it."""
+        from cs_analysis.model.training import read_truth, train_model
+
+        b, path = self.base, self.path
+        if path is not None and path.is_file():
+            return load_model(path)
+        h = b.settings.horizon_months
+        trained = train_model(b.dataset, b.settings, b.end_day, h, truth=read_truth(b.data_path, h), seed=b.seed)
+        if path is not None:
+            save_model(trained.model, path)
+        return trained.model
+
+    @cached_property
+    def meta(self) -> ModelMeta:
+        """The model's metadata (backtest, calibration), read without loading the model when saved."""
+        path = self.path
+        return load_metadata(path) if path is not None and path.is_file() else self.churn_model.meta
+
+    def backtest(self) -> pd.DataFrame:
+        return self.base.table(pd.DataFrame(list(self.meta.backtest_overall)), "model_backtest")
+
+    def folds(self) -> pd.DataFrame:
+        return self.base.table(pd.DataFrame(list(self.meta.backtest_folds)), "model_backtest_folds")
+
+    def calibration_chart(self) -> Image:
+        table = pd.DataFrame(list(self.meta.calibration))
+        return self.base.figure(plots.calibration(table, self.base.t("calibration")), "model_calibration")
+
+
+@dataclass
+class RiskSection:
+    """The accounts at risk at the period's end, from the model section's churn model."""
+
+    base: ReportBase
+    model: ModelSection
+
+    @cached_property
+    def accounts(self) -> pd.DataFrame:
+        """Every active account with its churn probability, ARR at risk, drivers and next action
+        (computed once per run, then read from its cache; saves tables/at_risk_accounts.csv)."""
+        def compute() -> pd.DataFrame:
+            from cs_analysis.model.training import at_risk_accounts
+
+            b = self.base
+            return at_risk_accounts(self.model.churn_model, b.dataset, b.settings, b.end_day)
+
+        return self.base.table(self.base.cached("at_risk", compute), "at_risk_accounts")
+
+    def top(self, n: int = 10, by: str | None = None, segment: str | None = None) -> pd.DataFrame:
+        """The ``n`` accounts with the most ARR at risk (optionally of one segment), for reading."""
+        b, risk = self.base, self.accounts
+        if by is not None:
+            seg = b.segments(by)
+            risk = risk[risk["account_id"].isin(seg.loc[seg[by] == segment, "account_id"])]
+        ja = b.lang == "ja"
+        cols = ["account_id", "name", "churn_probability", "risk_tier", "arr_at_risk",
+                "health_level_ja" if ja else "health_level", "touch_tier", "csm_owner",
+                "top_drivers_ja" if ja else "top_drivers", "next_action_ja" if ja else "next_action"]
+        view = risk[cols].head(n).copy()
+        view["churn_probability"] = view["churn_probability"].map(lambda p: f"{p * 100:.1f}%")
+        view["arr_at_risk"] = view["arr_at_risk"].map(lambda x: b.fmt("mrr_end", x))
+        return view
+
+    def by_owner_tier(self) -> pd.DataFrame:
+        """ARR at risk and accounts per owner and touch tier."""
+        risk = self.accounts.assign(csm_owner=self.accounts["csm_owner"].fillna("(none)"))
+        return (risk.groupby(["csm_owner", "touch_tier"])
+                .agg(accounts=("account_id", "size"), high_risk=("risk_tier", lambda t: int((t == "high").sum())),
+                     arr_at_risk=("arr_at_risk", "sum"))
+                .reset_index().sort_values("arr_at_risk", ascending=False, ignore_index=True))
+
+    def driver_counts(self) -> pd.Series:
+        """How often each driver appears among the high-risk accounts."""
+        column = "top_drivers_ja" if self.base.lang == "ja" else "top_drivers"
+        high = self.accounts[self.accounts["risk_tier"] == "high"][column]
+        return high.str.split("; ").explode().value_counts().head(10)
+
+    def by_owner_chart(self) -> Image:
+        risk = self.accounts
+        by_owner = risk.groupby(risk["csm_owner"].fillna("(none)"))["arr_at_risk"].sum()
+        return self.base.figure(plots.bars(by_owner.nlargest(15), self.base.t("arr_at_risk_owner")),
+                                "arr_at_risk_by_owner")
+
+    def top_arr(self, n: int = 10) -> float:
+        """The ARR at risk of the ``n`` riskiest accounts."""
+        return self.accounts.head(n)["arr_at_risk"].sum()
+
+
+def _delta(value: object, unit: str, currency: str) -> str:
+    """A change with its sign (+, or − the Unicode minus); "—" when undefined."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "—"
+    x = float(value)  # type: ignore[arg-type]
+    if unit == "points":
+        return f"{x:+.1f}pt".replace("-", "−")
+    if unit == "score":
+        return f"{x:+.1f}".replace("-", "−")
+    text = format_value(abs(x), unit, currency)
+    return ("+" if x >= 0 else "−") + text
