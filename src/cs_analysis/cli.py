@@ -53,7 +53,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
     spec = DemoSpec(accounts=args.accounts, months=args.months, end=args.end, seed=args.seed)
     started = time.perf_counter()
-    counts = write_demo(args.out, spec, fmt=args.format, events=args.events)
+    counts = write_demo(args.out, spec, fmt=args.format, events=args.events, mrr_as=args.mrr_as)
     took = time.perf_counter() - started
     total = sum(counts.values())
     print(f"wrote demo company to {args.out}: {spec.accounts:,} accounts, {spec.months} months "
@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="last month YYYY-MM (default: the last full month before today)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     p.add_argument("--format", choices=("csv", "parquet"), default="csv", help="file format (default csv)")
+    p.add_argument("--as", dest="mrr_as", choices=("subscriptions", "contracts"), default="subscriptions",
+                   help="MRR as monthly subscriptions (default) or as contracts with a dataset.yaml")
     p.add_argument("--events", action="store_true",
                    help="also write the raw product events behind the usage table (events/month=YYYY-MM/*.parquet; "
                         "about 40M events per 1,000 accounts x 36 months)")

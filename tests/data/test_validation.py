@@ -55,8 +55,8 @@ VARIANTS = [
     ("accounts-duplicate-id", {"accounts": MINI["accounts"] + "A1,重複,10,製造,2024-01-01,佐藤,3\n"},
      "accounts.account_id [accounts.csv]: duplicate key (account_id): 2 rows (rows 2, 5); "
      "values 'A1', 'A1'"),
-    ("accounts-name-empty", _edit("accounts", "A3,あおば工業", "A3,"),
-     "accounts.name [accounts.csv]: missing value: 1 row (rows 4); values (empty)"),
+    ("accounts-employees-empty", _edit("accounts", ",40,", ",,"),
+     "accounts.employees [accounts.csv]: missing value: 1 row (rows 4); values (empty)"),
     ("employees-negative", _edit("accounts", ",40,", ",-40,"),
      "accounts.employees [accounts.csv]: must be >= 0: 1 row (rows 4); values '-40'"),
     ("signup-not-a-date", _edit("accounts", "2023-06-01", "June 2023"),

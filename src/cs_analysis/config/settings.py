@@ -66,6 +66,7 @@ class Settings:
     horizon_months: int = 3
     risk_high_share: float = 0.10
     risk_medium_share: float = 0.30
+    renewal_grace_days: int = 0
     health: Scorecard = field(default_factory=default_scorecard)
 
     def __post_init__(self) -> None:
@@ -93,6 +94,8 @@ class Settings:
             problems.append("horizon_months must be 1..60")
         if not 0 < self.risk_high_share <= self.risk_medium_share <= 1:
             problems.append("need 0 < risk_high_share <= risk_medium_share <= 1")
+        if not 0 <= self.renewal_grace_days <= 366:
+            problems.append("renewal_grace_days must be 0..366")
         if problems:
             raise ConfigError("invalid settings: " + "; ".join(problems))
 

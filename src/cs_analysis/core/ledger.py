@@ -213,8 +213,11 @@ def sum_by_account(values: np.ndarray, columns: np.ndarray, n: int) -> np.ndarra
     return out
 
 
-def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index) -> MrrCube:
-    """Lay out a validated subscriptions table over ``account_ids`` (normally all accounts)."""
+def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index,
+               through: pd.Period | None = None) -> MrrCube:
+    """Lay out a validated subscriptions table over ``account_ids`` (normally all accounts), from
+    its first month through its last, or through ``through`` when later (the dataset's as-of
+    month, when subscriptions were derived from contracts: the last months may hold no MRR)."""
     accounts = pd.Index(np.sort(pd.unique(pd.Series(account_ids, dtype="str")).astype(object)),
                         name="account_id")
     if subscriptions.empty:
@@ -222,6 +225,8 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index) -
     month = subscriptions["month"]
     first = month.min().to_period("M")
     last = month.max().to_period("M")
+    if through is not None and through > last:
+        last = through
     month_row = month_offsets(month, first)
     acc = _index_in(_arrow_strings(subscriptions["account_id"]), _arrow_strings(accounts))
     if (acc < 0).any():

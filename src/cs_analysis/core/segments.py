@@ -75,6 +75,9 @@ class Segmenter:
         if by == "all":
             return np.full(n, "all", dtype=object)
         if by == "size":
+            if "employees" not in self.table.columns:
+                raise SegmentError("the size segment needs the accounts column employees, which this dataset "
+                                   "does not have (size = Enterprise from enterprise_employees employees, else SMB)")
             return self.settings.size(self.table["employees"].to_numpy())
         if by in self.table.columns and by != "name":
             values = self.table[by]

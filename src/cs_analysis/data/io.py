@@ -131,13 +131,14 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 EVENTS_FOLDER = "events"  # raw product events, used in place of a missing usage table
+DATASET_FILE = "dataset.yaml"  # dataset options beside the tables (as_of, auto_renew_extends)
 
 
 def _folder_sources(folder: Path) -> tuple[dict[str, Path], list[str]]:
     found: dict[str, Path] = {}
     ignored: list[str] = []
     for entry in sorted(folder.iterdir()):
-        if entry.name.startswith((".", "_")) or entry.name.lower().startswith("readme"):
+        if entry.name.startswith((".", "_")) or entry.name.lower().startswith("readme") or entry.name == DATASET_FILE:
             continue
         if entry.is_dir():
             name, ok = entry.name, any(entry.glob("**/*.parquet"))

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["id", "str", "int", "float", "money", "date", "month"]
+Kind = Literal["id", "str", "int", "float", "money", "date", "month", "bool"]
+
+# how a bool cell may be written (compared case-insensitively, spaces trimmed)
+BOOL_TRUE = ("true", "yes", "1", "y", "t")
+BOOL_FALSE = ("false", "no", "0", "n", "f")
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,8 @@ class Column:
 
     kind: ``id`` (text key), ``str``, ``int`` (integral number), ``float``, ``money`` (a number
     that may also be written ``¥1,200`` / ``1,200`` in text files), ``date`` (ISO date or
-    date-time; ``2025/04/01`` accepted), ``month`` (a date on the first day of a month).
+    date-time; ``2025/4/1`` and ``2025年4月1日`` accepted), ``month`` (a date on the first day
+    of a month), ``bool`` (true/false, yes/no, 1/0 in any case).
     """
 
     name: str
@@ -54,17 +59,21 @@ def _account() -> Column:
 TOUCH_CHANNELS = ("call", "meeting", "email", "webinar", "chat", "visit", "event", "other")
 TOUCH_KINDS = ("proactive", "reactive", "referral")
 TICKET_SEVERITIES = ("low", "medium", "high", "critical")
+LINE_KINDS = ("recurring", "one_time", "refund")
+MRR_SOURCES = ("subscriptions", "contracts", "invoice_lines")  # a dataset gives exactly one
 
 TABLES: tuple[Table, ...] = (
     Table(
         "accounts",
         (
             Column("account_id", "id", doc="unique customer id"),
-            Column("name", "str"),
-            Column("employees", "int", min=0),
-            Column("industry", "str", nullable=True),
-            Column("signup_date", "date"),
-            Column("csm_owner", "str", nullable=True, doc="empty = unassigned"),
+            Column("name", "str", required=False, nullable=True, doc="default: the account_id"),
+            Column("employees", "int", required=False, min=0,
+                   doc="without it the size segment is unavailable"),
+            Column("industry", "str", required=False, nullable=True),
+            Column("signup_date", "date", required=False, nullable=True,
+                   doc="default: the first day of service"),
+            Column("csm_owner", "str", required=False, nullable=True, doc="empty = unassigned"),
             Column("target_health_level", "int", required=False, nullable=True, min=1, max=4),
         ),
         required=True,
@@ -80,9 +89,67 @@ TABLES: tuple[Table, ...] = (
             Column("licenses", "int", min=0, doc="seats / IDs billed"),
             Column("mrr", "money", min=0),
         ),
-        required=True,
         key=("account_id", "month", "product"),
-        doc="one row per account x product x month billed",
+        doc="one row per account x product x month billed (or give contracts or invoice_lines)",
+    ),
+    Table(
+        "contracts",
+        (
+            _account(),
+            Column("product", "str"),
+            Column("start_date", "date", planned=True, doc="first day of service"),
+            Column("end_date", "date", nullable=True, planned=True,
+                   doc="last day of service, inclusive; empty = open-ended"),
+            Column("licenses", "int", required=False, nullable=True, min=0),
+            Column("mrr", "money", required=False, nullable=True, min=0),
+            Column("arr", "money", required=False, nullable=True, min=0),
+            Column("amount", "money", required=False, nullable=True, min=0, doc="per billing period"),
+            Column("billing_period_months", "int", required=False, nullable=True, min=1),
+            Column("trial", "bool", required=False, nullable=True, doc="a trial contributes no MRR"),
+            Column("auto_renew", "bool", required=False, nullable=True),
+            Column("canceled_at", "date", required=False, nullable=True, planned=True,
+                   doc="date notice was given; service runs to end_date"),
+            Column("currency", "str", required=False, nullable=True, doc="ISO code; default the settings'"),
+            Column("contract_id", "id", required=False, nullable=True),
+        ),
+        key=("contract_id",),
+        ordered=(("start_date", "end_date"),),
+        doc="one contract (service interval) of an account x product: an MRR source",
+    ),
+    Table(
+        "invoice_lines",
+        (
+            _account(),
+            Column("product", "str"),
+            Column("period_start", "date", planned=True),
+            Column("period_end", "date", planned=True, doc="last day of the service period, inclusive"),
+            Column("amount", "money", doc="net of discounts, without tax"),
+            Column("licenses", "int", required=False, nullable=True, min=0),
+            Column("kind", "str", required=False, nullable=True, allowed=LINE_KINDS),
+            Column("currency", "str", required=False, nullable=True),
+        ),
+        ordered=(("period_start", "period_end"),),
+        doc="one invoice line with its service period: an MRR source",
+    ),
+    Table(
+        "fx_rates",
+        (
+            Column("currency", "str"),
+            Column("month", "month"),
+            Column("rate", "float", min=0, doc="one unit of the currency in the settings' currency"),
+        ),
+        key=("currency", "month"),
+        doc="monthly exchange rates for rows in another currency",
+    ),
+    Table(
+        "cancellations",
+        (
+            _account(),
+            Column("date", "date"),
+            Column("reason", "str"),
+            Column("voluntary", "bool", required=False, nullable=True),
+        ),
+        doc="one cancellation with its reason",
     ),
     Table(
         "usage",

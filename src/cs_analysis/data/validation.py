@@ -19,7 +19,7 @@ from pandas.api import types as ptypes
 
 from cs_analysis.config.settings import DateLimits
 from cs_analysis.data.io import RawTable
-from cs_analysis.data.schema import REQUIRED_TABLES, TABLES, Column, Table
+from cs_analysis.data.schema import BOOL_FALSE, BOOL_TRUE, MRR_SOURCES, REQUIRED_TABLES, TABLES, Column, Table
 from cs_analysis.errors import ValidationError
 
 MAX_EXAMPLES = 5
@@ -173,14 +173,39 @@ def _to_datetime(series: pd.Series, timezone: str = "Asia/Tokyo") -> pd.Series:
     return out.astype("datetime64[us]")
 
 
+# Japanese spreadsheet dates: 2025/4/1, 2025-4-1, 2025年4月1日 (time of day may follow)
+_LOOSE_DATE = r"^(\d{4})(?:[/\-]|年)(\d{1,2})(?:[/\-]|月)(\d{1,2})日?(?=$|[ T])"
+
+
 def _naive_dates(text: pd.Series) -> pd.Series:
     try:  # fast path: clean ISO dates
         out = pd.to_datetime(text, format="ISO8601")
     except (ValueError, TypeError, OverflowError):
+        parts = text.str.extract(_LOOSE_DATE)
+        loose = parts[0].notna()
+        if loose.any():  # zero-padded ISO form, the rest of the cell (a time) kept
+            iso = parts[0] + "-" + parts[1].str.zfill(2) + "-" + parts[2].str.zfill(2)
+            text = text.where(~loose, iso + text.str.replace(_LOOSE_DATE, "", regex=True))
         out = pd.to_datetime(text.str.replace("/", "-", regex=False), format="ISO8601", errors="coerce")
     if getattr(out.dt, "tz", None) is not None:  # cannot happen for text without offsets
         out = out.dt.tz_localize(None)
     return out.astype("datetime64[us]")
+
+
+def _to_bool(series: pd.Series) -> pd.Series:
+    """Booleans of a column (nullable; NA where empty or not a recognised spelling)."""
+    if ptypes.is_bool_dtype(series):
+        return series.astype("boolean")
+    if ptypes.is_numeric_dtype(series):
+        out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+        out[series.eq(1).fillna(False).astype(bool)] = True
+        out[series.eq(0).fillna(False).astype(bool)] = False
+        return out
+    text = series.astype("str").str.strip().str.casefold()
+    out = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    out[text.isin(BOOL_TRUE).fillna(False).astype(bool)] = True
+    out[text.isin(BOOL_FALSE).fillna(False).astype(bool)] = False
+    return out.where(series.notna(), pd.NA)
 
 
 def _isin(series: pd.Series, values: pd.Series | tuple[str, ...]) -> pd.Series:
@@ -215,6 +240,9 @@ def _type_column(check: _TableCheck, col: Column, raw: pd.Series, limits: DateLi
             huge = typed.notna() & (typed.abs() > MAX_EXACT_INT)
             check.fail(col.name, f"whole number out of range (at most {MAX_EXACT_INT:,} in size)", huge)
             typed = typed.where(~huge)
+    elif col.kind == "bool":
+        typed = _to_bool(raw)
+        check.fail(col.name, "not true/false (also yes/no, 1/0)", ~blank & typed.isna())
     else:  # date, month
         typed = _to_datetime(raw, limits.timezone)
         check.fail(col.name, "not a date (expected YYYY-MM-DD)", ~blank & typed.isna())
@@ -226,6 +254,8 @@ def _type_column(check: _TableCheck, col: Column, raw: pd.Series, limits: DateLi
         if col.kind == "month":
             off = typed.notna() & (typed.dt.day.ne(1) | typed.ne(typed.dt.normalize()))
             check.fail(col.name, "not the first day of a month", off)
+    if col.kind == "bool":
+        return typed
     if col.min is not None:
         check.fail(col.name, f"must be >= {col.min:g}", typed.notna() & (typed < col.min))
     if col.max is not None:
@@ -309,15 +339,79 @@ def _type_table(raw: RawTable, table: Table, limits: DateLimits | None = None,
     return out.reset_index(drop=True), check.problems
 
 
+PRICES = ("mrr", "arr", "amount")  # a contract's price: exactly one of these columns
+
+
+def _contract_rules(raw: RawTable, table: Table, frame: pd.DataFrame) -> list[Problem]:
+    """A contract's price: exactly one price column, filled on every paid (non-trial) row."""
+    check = _TableCheck(raw, table)
+    given = [c for c in PRICES if c in frame.columns]
+    if len(given) != 1:
+        what = f"{len(given)} are given ({', '.join(given)})" if given else "none is given"
+        check.note(None, f"give the price as exactly one of the columns mrr, arr or amount "
+                         f"(+ billing_period_months); {what}")
+        return check.problems
+    if "billing_period_months" in frame.columns and given != ["amount"]:
+        check.note("billing_period_months", "billing_period_months goes with amount (the amount per "
+                                            f"billing period), not with {given[0]}")
+    trial = frame["trial"].fillna(False).astype(bool) if "trial" in frame.columns else False
+    check.fail(given[0], "missing price on a paid (non-trial) contract", frame[given[0]].isna() & ~trial)
+    return check.problems
+
+
+def _line_rules(raw: RawTable, table: Table, frame: pd.DataFrame) -> list[Problem]:
+    """A recurring invoice line has a non-negative amount (a credit is a refund line)."""
+    check = _TableCheck(raw, table)
+    kind = frame["kind"].fillna("recurring") if "kind" in frame.columns else "recurring"
+    check.fail("amount", "negative amount on a recurring line (give credits as kind refund)",
+               (frame["amount"] < 0) & pd.Series(kind == "recurring", index=frame.index))
+    return check.problems
+
+
+def _fx_rules(raw_tables: dict[str, RawTable], typed: dict[str, pd.DataFrame], currency: str) -> list[Problem]:
+    """Rows in another currency than the settings' need an fx_rates rate at their start month."""
+    problems: list[Problem] = []
+    fx = typed.get("fx_rates")
+    if fx is not None and "rate" in fx.columns:
+        check = _TableCheck(raw_tables["fx_rates"], next(t for t in TABLES if t.name == "fx_rates"))
+        check.fail("rate", "must be > 0", fx["rate"].notna() & (fx["rate"] <= 0))
+        problems += check.problems
+    for name, start in (("contracts", "start_date"), ("invoice_lines", "period_start")):
+        frame = typed.get(name)
+        if frame is None or "currency" not in frame.columns or start not in frame.columns:
+            continue
+        cur = frame["currency"].str.strip().str.upper()
+        foreign = cur.notna() & cur.ne(currency.upper()) & frame[start].notna()
+        if not foreign.any():
+            continue
+        table = next(t for t in TABLES if t.name == name)
+        month = frame[start].dt.to_period("M").astype("str")
+        have = set()
+        if fx is not None and {"currency", "month", "rate"} <= set(fx.columns):
+            have = set(zip(fx["currency"].str.strip().str.upper(), fx["month"].dt.to_period("M").astype("str"),
+                           strict=True))
+        keys = pd.DataFrame({"currency": cur.where(foreign, ""), "month": month})
+        missing = foreign & ~pd.Series(list(zip(keys["currency"], keys["month"], strict=True)),
+                                       index=frame.index).isin(have)
+        for (c, m), rows in keys[missing].groupby(["currency", "month"]).groups.items():
+            check = _TableCheck(raw_tables[name], table)
+            where = "no fx_rates table" if fx is None else "fx_rates has none"
+            check.fail("currency", f"no exchange rate for {c} in {m} ({where}; rates are taken at the "
+                                   f"row's {start} month into {currency})", frame.index.isin(rows))
+            problems += check.problems
+    return problems
+
+
 def validate_tables(
     raw_tables: dict[str, RawTable], where: str, limits: DateLimits | None = None,
-    notes: list[str] | None = None,
+    notes: list[str] | None = None, currency: str = "JPY",
 ) -> dict[str, pd.DataFrame]:
     """Type every raw table and check the whole contract; raise :class:`ValidationError`.
 
     ``limits``: the plausible date range and time zone (from the settings; default
     :class:`DateLimits`); ``notes``: a list that receives remarks that are not errors (columns
-    that were not used because their names are near misses of contract columns).
+    that were not used because their names are near misses of contract columns); ``currency``:
+    the settings' currency (rows in another need an exchange rate).
     """
     problems: list[Problem] = []
     for name in REQUIRED_TABLES:
@@ -326,12 +420,24 @@ def validate_tables(
                 Problem(name, None, "required table missing (expected "
                         f"{name}.csv or {name}.parquet)", where)
             )
+    sources = [s for s in MRR_SOURCES if s in raw_tables]
+    if not sources:
+        problems.append(Problem("subscriptions", None, "no MRR table: give subscriptions, contracts or "
+                                "invoice_lines (a .csv or .parquet file of that name)", where))
+    elif len(sources) > 1:
+        problems.append(Problem(sources[0], None, f"more than one MRR table ({', '.join(sources)}): give "
+                                "exactly one of subscriptions, contracts or invoice_lines", where))
     typed: dict[str, pd.DataFrame] = {}
     for table in TABLES:
         if table.name in raw_tables:
             frame, found = _type_table(raw_tables[table.name], table, limits, notes)
             typed[table.name] = frame
             problems += found
+            if table.name == "contracts" and not found:
+                problems += _contract_rules(raw_tables[table.name], table, frame)
+            if table.name == "invoice_lines" and not found:
+                problems += _line_rules(raw_tables[table.name], table, frame)
+    problems += _fx_rules(raw_tables, typed, currency)
     accounts = typed.get("accounts")
     if accounts is not None and "account_id" in accounts.columns:
         known = accounts["account_id"].dropna()

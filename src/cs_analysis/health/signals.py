@@ -46,7 +46,7 @@ class SignalBuilder:
 
     def __post_init__(self) -> None:
         if self.cube is None:
-            self.cube = build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"])
+            self.cube = build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"], self.dataset.through)
 
     @cached_property
     def _usage(self) -> dict[str, np.ndarray] | None:

@@ -82,7 +82,7 @@ class KpiEngine:
 
     @cached_property
     def cube(self) -> MrrCube:
-        return build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"])
+        return build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"], self.dataset.through)
 
     @cached_property
     def activity(self) -> ActivityCube:

@@ -45,8 +45,9 @@ class FeatureBuilder:
         return HealthScorer(self.dataset, self.settings)
 
     @cached_property
-    def _employees(self) -> pd.Series:
-        return self.dataset.accounts.set_index("account_id")["employees"]
+    def _employees(self) -> pd.Series | None:
+        acc = self.dataset.accounts
+        return acc.set_index("account_id")["employees"] if "employees" in acc else None
 
     def at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """Feature rows of the accounts active on ``as_of``, with the label where known."""
@@ -80,8 +81,8 @@ class FeatureBuilder:
                 band = np.digitize(np.nan_to_num(values), m.bins).astype(str)
                 out[f"band_{m.name}"] = np.where(np.isnan(values), "missing", np.char.add("b", band))
 
-        employees = self._employees.reindex(sig.index).to_numpy()
-        out["size"] = s.size(employees)
+        if self._employees is not None:  # without employees there is no size (nothing invents one)
+            out["size"] = s.size(self._employees.reindex(sig.index).to_numpy())
         out["touch_tier"] = s.touch_tier(sig["licenses"].to_numpy())
         out = out.reset_index().rename(columns={"index": "account_id"})
         out.insert(1, "as_of", pd.Timestamp(as_of).normalize())
@@ -100,7 +101,7 @@ def features_off(columns: Sequence[str]) -> list[str]:
     """The signal and health-dimension features missing from ``columns`` (rows built by
     :class:`FeatureBuilder`): those whose table is absent from the dataset."""
     built = set(columns)
-    return [c for c in [*SIGNAL_FEATURES, *(f"health_{d}" for d in DIMENSIONS)] if c not in built]
+    return [c for c in [*SIGNAL_FEATURES, *(f"health_{d}" for d in DIMENSIONS), "size"] if c not in built]
 
 
 def feature_columns(frame: pd.DataFrame) -> tuple[list[str], list[str]]:
