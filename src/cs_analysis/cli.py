@@ -61,6 +61,26 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from cs_analysis.data.mapping import import_dataset
+
+    settings = load_settings(args.config)
+    started = time.perf_counter()
+    done = import_dataset(args.mapping, args.out, settings)
+    ds = done.dataset
+    print(f"imported {args.mapping} -> {done.out} ({time.perf_counter() - started:.1f}s)")
+    for name, rows in done.written.items():
+        print(f"  {name}: {rows:,} rows")
+    if ds.mrr_source != "subscriptions":
+        subs = ds.subscriptions
+        print(f"  subscriptions derived from {ds.mrr_source}: {len(subs):,} account x product x month rows, "
+              f"months {ds.since}..{ds.through} (as-of {ds.as_of:%Y-%m-%d})")
+    for note in ds.notes:
+        if not note.startswith("subscriptions derived"):
+            print(f"note: {note}")
+    return 0
+
+
 def _load(args: argparse.Namespace):
     """Settings and validated dataset, the way every data command starts."""
 
@@ -248,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="folder of CSV/Parquet files, or a DuckDB database file")
     _common(p)
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("import", help="a company's own files -> a dataset folder, through a mapping file",
+                       description="Read a company's own exports (CSV in UTF-8 or CP932, Parquet, xlsx) through a "
+                                   "mapping file (docs/data-contract.md), map them onto the data contract, derive "
+                                   "monthly subscriptions, validate, and write a standard dataset folder (Parquet) "
+                                   "with dataset.yaml.")
+    p.add_argument("--mapping", required=True, type=Path, help="mapping file (YAML); paths in it are relative to it")
+    p.add_argument("--out", required=True, type=Path, help="dataset folder to write (new, empty or an earlier import)")
+    p.add_argument("--config", help="settings YAML (currency, renewal_grace_days, ...)")
+    p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("demo-data", help="write the simulated demo company",
                        description="Write a complete simulated dataset (all tables of the data "

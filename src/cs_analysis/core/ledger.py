@@ -214,10 +214,11 @@ def sum_by_account(values: np.ndarray, columns: np.ndarray, n: int) -> np.ndarra
 
 
 def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index,
-               through: pd.Period | None = None) -> MrrCube:
+               through: pd.Period | None = None, since: pd.Period | None = None) -> MrrCube:
     """Lay out a validated subscriptions table over ``account_ids`` (normally all accounts), from
-    its first month through its last, or through ``through`` when later (the dataset's as-of
-    month, when subscriptions were derived from contracts: the last months may hold no MRR)."""
+    its first month through its last, widened to ``since`` .. ``through`` when given (derived
+    from contracts: the history runs from the first contract, trials included, to the as-of
+    month, though the first or last months may hold no MRR)."""
     accounts = pd.Index(np.sort(pd.unique(pd.Series(account_ids, dtype="str")).astype(object)),
                         name="account_id")
     if subscriptions.empty:
@@ -227,6 +228,8 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index,
     last = month.max().to_period("M")
     if through is not None and through > last:
         last = through
+    if since is not None and since < first:
+        first = since
     month_row = month_offsets(month, first)
     acc = _index_in(_arrow_strings(subscriptions["account_id"]), _arrow_strings(accounts))
     if (acc < 0).any():

@@ -30,6 +30,7 @@ class Derived:
     subscriptions: pd.DataFrame
     source: str
     through: pd.Period  # the last month derived
+    since: pd.Period  # the first month of the source table (its earliest start, trials included)
     notes: list[str] = field(default_factory=list)
 
 
@@ -223,7 +224,7 @@ def from_contracts(contracts: pd.DataFrame, as_of: pd.Timestamp, *, grace_days: 
     subs = _expand(account, product, first, last, mrr, _licenses(paid))
     if trial.any():
         notes.insert(0, f"contracts: {int(trial.sum())} trial contract(s) left out of MRR")
-    return Derived(subs, "contracts", through, notes)
+    return Derived(subs, "contracts", through, _first_month(contracts["start_date"], through), notes)
 
 
 def from_invoice_lines(lines: pd.DataFrame, as_of: pd.Timestamp, *, fx: pd.DataFrame | None = None,
@@ -244,7 +245,13 @@ def from_invoice_lines(lines: pd.DataFrame, as_of: pd.Timestamp, *, fx: pd.DataF
         n = int(kind.eq(other).sum())
         if n:
             notes.append(f"invoice_lines: {n} {other.replace('_', '-')} line(s) left out of MRR")
-    return Derived(subs, "invoice_lines", through, notes)
+    return Derived(subs, "invoice_lines", through, _first_month(lines["period_start"], through), notes)
+
+
+def _first_month(starts: pd.Series, through: pd.Period) -> pd.Period:
+    """The month of the earliest start (the derived history begins there), at most ``through``."""
+    first = starts.min()
+    return through if pd.isna(first) else min(pd.Timestamp(first).to_period("M"), through)
 
 
 def _period_months(month: pd.Period) -> int:

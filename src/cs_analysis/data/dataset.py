@@ -40,6 +40,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     mrr_source: str = "subscriptions"  # the table MRR came from (subscriptions derived from the others)
     through: pd.Period | None = None  # the last month derived from contracts / invoice lines (as-of)
+    since: pd.Period | None = None  # the first month of contracts / invoice lines (trials included)
     as_of: pd.Timestamp | None = None  # the dataset's as-of date (dataset.yaml or derived)
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -113,9 +114,9 @@ def check_options(data: dict, where: str) -> dict[str, object]:
 
 
 def derive_mrr(typed: dict[str, pd.DataFrame], settings: Settings, options: dict[str, object],
-               notes: list[str]) -> tuple[pd.Timestamp | None, pd.Period | None]:
+               notes: list[str]) -> tuple[pd.Timestamp | None, billing.Derived | None]:
     """Put derived subscriptions into ``typed`` when the MRR source is contracts or invoice
-    lines (:mod:`.billing`); returns the as-of date and the last month derived."""
+    lines (:mod:`.billing`); returns the as-of date and the derivation."""
     as_of = options.get("as_of")
     if "contracts" in typed:
         table = typed["contracts"]
@@ -137,7 +138,7 @@ def derive_mrr(typed: dict[str, pd.DataFrame], settings: Settings, options: dict
     notes.append(f"subscriptions derived from {derived.source}: {len(subs):,} account x product x month rows, "
                  f"{subs['month'].min():%Y-%m}..{derived.through} (as-of {as_of:%Y-%m-%d})")
     typed["subscriptions"] = subs
-    return as_of, derived.through
+    return as_of, derived
 
 
 def complete_accounts(typed: dict[str, pd.DataFrame], notes: list[str]) -> None:
@@ -215,10 +216,11 @@ def build_dataset(raw: dict[str, RawTable], notes: list[str], where: str, settin
         notes.append(f"usage computed from the raw events in {EVENTS_FOLDER}/")
     typed = validate_tables(raw, where, settings.date_limits(), notes, settings.currency)
     source = next(s for s in billing.SOURCES if s in typed)
-    as_of, through = derive_mrr(typed, settings, options, notes)
+    as_of, derived = derive_mrr(typed, settings, options, notes)
     complete_accounts(typed, notes)
     if events is not None:
         from cs_analysis.data.events import complete_usage
 
         typed["usage"] = complete_usage(typed["usage"], typed["subscriptions"])
-    return Dataset(**typed, source=where, notes=notes, mrr_source=source, through=through, as_of=as_of)
+    return Dataset(**typed, source=where, notes=notes, mrr_source=source, as_of=as_of,
+                   through=derived.through if derived else None, since=derived.since if derived else None)

@@ -22,7 +22,7 @@ import yaml
 
 from cs_analysis.data.io import RawTable, read_csv_with_encoding
 from cs_analysis.data.schema import BOOL_FALSE, BOOL_TRUE, TABLE_BY_NAME
-from cs_analysis.errors import DataError
+from cs_analysis.errors import DataError, OutputError
 
 MAPPING_KEYS = {"as_of", "auto_renew_extends", "tables"}
 TABLE_KEYS = {"file", "sheet", "columns", "keep", "constants", "values"}
@@ -193,3 +193,62 @@ def _map_values(mapping: Mapping, table: str, contract: str, src: str, cells: pd
         raise mapping.error(f"table {table}: source column {src!r} ({contract}) has value(s) {examples} that "
                             f"'values' does not map (rows {rows}); add them to 'values'")
     return mapped.where(text.isin(list(lookup)), cells)
+
+
+@dataclass
+class Imported:
+    """What :func:`import_dataset` did: the validated dataset and the tables written."""
+
+    dataset: Any  # data.dataset.Dataset
+    written: dict[str, int]  # table → rows
+    out: Path
+
+
+def import_dataset(mapping_path: str | Path, out: str | Path, settings: Any) -> Imported:
+    """Read a company's files through the mapping, map them onto the contract, validate them
+    and derive subscriptions (exactly as :func:`~cs_analysis.data.dataset.load_dataset` does for
+    a folder), then write a standard dataset folder to ``out``: one Parquet file per mapped
+    table and a ``dataset.yaml`` with the as-of date (and ``auto_renew_extends``), so the folder
+    gives every command the same result. ``out`` is replaced atomically; a folder that is not
+    empty and not an earlier import is never overwritten."""
+    import shutil
+    import tempfile
+
+    from cs_analysis.data.dataset import build_dataset, check_options
+    from cs_analysis.data.io import DATASET_FILE, write_frame, write_text
+
+    mapping = load_mapping(mapping_path)
+    options = check_options(mapping.options, mapping.path.name)
+    raw = {name: map_table(mapping, name) for name in mapping.tables}
+    notes: list[str] = []
+    ds = build_dataset(raw, notes, str(mapping.path), settings, options)
+    target = Path(out)
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / DATASET_FILE).is_file())):
+        raise OutputError(f"{target}: exists and is not an earlier import (no {DATASET_FILE}); give a new or "
+                          "empty folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        written = {}
+        for name in mapping.tables:
+            frame = getattr(ds, name)
+            write_frame(frame, tmp / f"{name}.parquet")
+            written[name] = len(frame)
+        lines = [f"# written by cs-analysis import from {mapping.path.name}",
+                 f"as_of: {ds.as_of:%Y-%m-%d}" if ds.as_of is not None else "# as_of: none (monthly subscriptions)"]
+        if "auto_renew_extends" in options:
+            lines.append(f"auto_renew_extends: {'true' if options['auto_renew_extends'] else 'false'}")
+        write_text("\n".join(lines) + "\n", tmp / DATASET_FILE)
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            target.rename(old)
+        tmp.rename(target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write the dataset folder: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Imported(ds, written, target)

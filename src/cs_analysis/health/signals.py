@@ -46,7 +46,8 @@ class SignalBuilder:
 
     def __post_init__(self) -> None:
         if self.cube is None:
-            self.cube = build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"], self.dataset.through)
+            self.cube = build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"],
+                          self.dataset.through, self.dataset.since)
 
     @cached_property
     def _usage(self) -> dict[str, np.ndarray] | None:

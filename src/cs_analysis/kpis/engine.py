@@ -82,7 +82,8 @@ class KpiEngine:
 
     @cached_property
     def cube(self) -> MrrCube:
-        return build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"], self.dataset.through)
+        return build_cube(self.dataset.subscriptions, self.dataset.accounts["account_id"],
+                          self.dataset.through, self.dataset.since)
 
     @cached_property
     def activity(self) -> ActivityCube:
