@@ -21,7 +21,8 @@ from cs_analysis.data.demo import DemoSpec, write_demo
 
 OPTIONAL = ("usage", "touchpoints", "nps_responses", "tickets", "champion_changes", "onboarding", "roi",
             "success_plans")
-VARIANTS = [*(f"no_{t}" for t in OPTIONAL), "no_optional", "empty_optional", "four_months", "one_account"]
+VARIANTS = [*(f"no_{t}" for t in OPTIONAL), "no_optional", "empty_optional", "four_months", "one_account",
+            "contracts", "invoice_lines", "lean_accounts"]
 AS_OF = "2026-06-30"
 
 
@@ -37,6 +38,25 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         if variant == "four_months":
             write_demo(folder, DemoSpec(accounts=150, months=4, end="2026-09", seed=5))
             shutil.rmtree(folder / "_truth")
+        elif variant in ("contracts", "lean_accounts"):  # MRR as contracts; lean: accounts with ids only
+            write_demo(folder, DemoSpec(accounts=150, months=20, end="2026-09", seed=5), mrr_as="contracts")
+            shutil.rmtree(folder / "_truth")
+            if variant == "lean_accounts":
+                ids = pd.read_csv(folder / "accounts.csv", dtype=str)[["account_id"]]
+                ids.to_csv(folder / "accounts.csv", index=False)
+        elif variant == "invoice_lines":  # monthly invoices billed on the 5th, a one-time setup fee
+            shutil.copytree(full, folder)
+            subs = pd.read_csv(folder / "subscriptions.csv", dtype={"account_id": str}, parse_dates=["month"])
+            start = subs["month"] + pd.Timedelta(days=4)
+            lines = pd.DataFrame({"account_id": subs["account_id"], "product": subs["product"],
+                                  "period_start": start.dt.strftime("%Y-%m-%d"),
+                                  "period_end": (start + pd.DateOffset(months=1) - pd.Timedelta(days=1)
+                                                 ).dt.strftime("%Y-%m-%d"),
+                                  "amount": subs["mrr"], "licenses": subs["licenses"], "kind": "recurring"})
+            setup = lines.drop_duplicates("account_id").assign(product="setup", kind="one_time", amount=50000)
+            pd.concat([lines, setup]).to_csv(folder / "invoice_lines.csv", index=False)
+            (folder / "subscriptions.csv").unlink()
+            (folder / "dataset.yaml").write_text("as_of: 2026-09-30\n", encoding="utf-8")
         else:
             shutil.copytree(full, folder)
         if variant.startswith("no_"):
@@ -112,6 +132,18 @@ def test_expected_outcomes(datasets: dict[str, Path], tmp_path: Path, capsys):
     assert code == 2 and "churned and" in text
 
 
+def test_contracts_and_invoice_lines_give_the_monthly_kpis(datasets: dict[str, Path], tmp_path: Path, capsys):
+    """The same company as monthly subscriptions, as contracts and as invoice lines: one KPI table."""
+    out = {}
+    for variant in ("full", "contracts", "invoice_lines"):
+        _run(["kpis", str(datasets[variant]), "--period", "FY2026Q1", "--by", "size,touch_tier", "--format", "csv",
+              "--out", str(tmp_path / f"{variant}.csv")], capsys)
+        out[variant] = (tmp_path / f"{variant}.csv").read_bytes()
+    assert out["full"] == out["contracts"] == out["invoice_lines"]
+    code, text = _run(["kpis", str(datasets["lean_accounts"]), "--by", "size"], capsys)
+    assert code == 2 and "employees" in text
+
+
 def test_report_without_optional_tables_and_on_a_short_history(datasets: dict[str, Path], tmp_path: Path, capsys):
     code, text = _run(["report", "--data", str(datasets["no_optional"]), "--out", str(tmp_path / "r"),
                        "--segments", "touch_tier", "--jobs", "2"], capsys)
@@ -120,3 +152,15 @@ def test_report_without_optional_tables_and_on_a_short_history(datasets: dict[st
     code, text = _run(["report", "--data", str(datasets["four_months"]), "--out", str(tmp_path / "r4")], capsys)
     assert code == 2 and "shared preparation" in text and "no notebook was run" in text
     assert not any((tmp_path / "r4").glob("FY*")), "nothing is left behind"
+
+
+def test_report_on_contracts_without_employees_leaves_out_the_size_pages(datasets: dict[str, Path], tmp_path: Path,
+                                                                        capsys):
+    code, text = _run(["report", "--data", str(datasets["lean_accounts"]), "--out", str(tmp_path / "r"),
+                       "--jobs", "2"], capsys)
+    assert code == 0, text[-2000:]
+    assert "no size segment pages: the accounts have no employees column" in text
+    folder = next((tmp_path / "r").glob("FY*"))
+    assert not list(folder.glob("segment_analysis_size_*")) and list(folder.glob("segment_analysis_touch_tier_*"))
+    html = (folder / "quarterly_report.html").read_text(encoding="utf-8")
+    assert "size segment is unavailable" in html and "subscriptions derived from contracts" in html

@@ -224,6 +224,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     result = run_report(args.period, args.data, args.out, args.lang, args.segments,
                         str(args.config) if args.config else None, args.force, args.timeout, jobs=args.jobs)
     print(f"report in {result.folder}: {len(result.notebooks)} notebooks, {len(result.failed)} failed")
+    for note in result.notes:
+        print(f"note: {note}")
     for entry in result.failed:
         where = f"cell {entry['cell']}" if entry.get("cell") else "execution"
         print(f"error: notebook {entry['notebook']} failed at {where}: {entry['error']} "

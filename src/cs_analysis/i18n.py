@@ -117,6 +117,7 @@ REPORT: dict[str, tuple[str, str]] = {
     "kpi": ("KPI", "KPI"), "value": ("Value", "値"), "previous": ("Previous period", "前期"),
     "year_ago": ("A year ago", "前年同期"), "change_pop": ("vs previous", "前期比"),
     "change_yoy": ("vs year ago", "前年比"),
+    "data_notes": ("Notes on the data", "データに関する注記"),
 }
 
 

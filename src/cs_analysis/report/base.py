@@ -68,6 +68,16 @@ class ReportBase:
         return self.engine.default_period()
 
     @property
+    def has_size(self) -> bool:
+        """Whether the size segment is available (the accounts have an employees column)."""
+        return "employees" in self.dataset.accounts.columns
+
+    @property
+    def mix_by(self) -> str:
+        """The segmentation of the health review's level mix: size, else the touch tier."""
+        return "size" if self.has_size else "touch_tier"
+
+    @property
     def end_day(self) -> pd.Timestamp:
         return self.period.end.end_time.normalize()
 
@@ -83,6 +93,14 @@ class ReportBase:
     def title(self, key: str) -> str:
         """A page title as Markdown (text from the data or settings escaped)."""
         return md_escape(f"{self.t(key)} — {self.period.label} ({self.period.first}..{self.period.last})")
+
+    def data_notes(self) -> str:
+        """What the loader noted about the data (derived subscriptions, segments unavailable,
+        columns not used), as a Markdown list under a heading; empty when there is nothing."""
+        notes = self.dataset.notes
+        if not notes:
+            return ""
+        return f"**{md_escape(self.t('data_notes'))}**\n\n" + "\n".join(f"- {md_escape(n)}" for n in notes)
 
     def fmt(self, kpi: str, value: object) -> str:
         """``value`` formatted by the unit of ``kpi`` (registry) in the settings' currency."""

@@ -45,6 +45,7 @@ KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto"}})
 class RunResult:
     folder: Path
     notebooks: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the run left out, and why
 
     @property
     def failed(self) -> list[dict]:
@@ -279,18 +280,23 @@ def run_report(period: str | None, data: str | Path, out: str | Path = "reports"
     if target.exists() and not force:
         raise ReportError(f"{target} exists; pass --force to replace it")
     segmentations = [s.strip() for s in segments.split(",") if s.strip()]
+    notes = []
+    if "size" in segmentations and not ctx.has_size:
+        segmentations.remove("size")
+        notes.append("no size segment pages: the accounts have no employees column (size needs it)")
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportError(f"{root}: cannot create the reports folder: {exc.strerror}") from None
     with period_lock(root, label):
-        return _run_locked(ctx, engine, label, root, target, data, config, segmentations, force, timeout,
-                           seed, jobs)
+        result = _run_locked(ctx, engine, label, root, target, data, config, segmentations, force, timeout,
+                             seed, jobs, notes)
+    return result
 
 
 def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, target: Path, data: Path,
                 config: str | None, segmentations: list[str], force: bool, timeout: int, seed: int,
-                jobs: int | None) -> RunResult:
+                jobs: int | None, notes: list[str]) -> RunResult:
     """The run itself, under the period's lock (see :func:`run_report`)."""
     if target.exists() and not force:  # checked again: another run may have finished meanwhile
         raise ReportError(f"{target} exists; pass --force to replace it")
@@ -305,7 +311,7 @@ def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, t
         raise ReportError(f"{tmp}: cannot create the run's folder: {exc.strerror}") from None
     try:
         all_jobs = _jobs(engine, label, segmentations, {**base, "out": str(tmp)}, tmp, timeout)
-        result = RunResult(target)
+        result = RunResult(target, notes=notes)
         ctx.out = str(tmp)
         preparation = _prepare(ctx)
     except BaseException:
@@ -319,7 +325,7 @@ def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, t
         "period": label, "months": [str(p.first), str(p.last)], "parameters": {**base, "segments": segmentations},
         "data": str(data), "data_fingerprint": engine.dataset.fingerprint(), "git_commit": _git_commit(),
         "versions": package_versions(), "status": "failed" if result.failed else "ok",
-        "preparation": preparation, "notebooks": result.notebooks,
+        "preparation": preparation, "notebooks": result.notebooks, "notes": notes,
     }
     (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     if result.failed and target.exists():
