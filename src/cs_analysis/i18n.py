@@ -118,6 +118,13 @@ REPORT: dict[str, tuple[str, str]] = {
     "year_ago": ("A year ago", "前年同期"), "change_pop": ("vs previous", "前期比"),
     "change_yoy": ("vs year ago", "前年比"),
     "data_notes": ("Notes on the data", "データに関する注記"),
+    "churn_reasons": ("Churn by cancellation reason", "解約理由別の解約"),
+    "no_cancellations": ("No cancellations table: churn by reason is not available.",
+                         "解約理由のデータ (cancellations) がないため、理由別の解約は表示できません。"),
+    "reason": ("Reason", "解約理由"),
+    "churned_accounts": ("Churned accounts", "解約顧客数"),
+    "churned_mrr": ("Churned MRR", "解約MRR"),
+    "share": ("Share of churned MRR", "解約MRRに占める割合"),
 }
 
 

@@ -26,7 +26,7 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path):
     a, b, c = (_files(tmp_path / x) for x in "abc")
     assert a == b
     assert a.keys() == c.keys() and a != c
-    alternatives = {"contracts", "invoice_lines", "fx_rates", "cancellations"}  # not in the monthly demo
+    alternatives = {"contracts", "invoice_lines", "fx_rates"}  # not in the monthly demo
     assert {f"{t.name}.csv" for t in TABLES if t.name not in alternatives} | {"_truth/hazard.csv"} == set(a)
 
 

@@ -27,7 +27,8 @@ from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.health.scorer import HealthScorer
 from cs_analysis.kpis.quantities import LEVELS_DESC, Inputs, Quantities, Unavailable, regroup, stack, unstack
-from cs_analysis.kpis.registry import ACTIVITY, COLUMNS, KPIS
+from cs_analysis.kpis.cancellations import churn_reasons
+from cs_analysis.kpis.registry import ACTIVITY, COLUMNS, KPIS, lookup
 from cs_analysis.kpis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
 
 CHUNK_CELLS = 300_000  # periods × accounts computed at once (bounds memory)
@@ -283,6 +284,9 @@ class KpiEngine:
             with threadpool_limits(1 if workers > 1 else None, user_api="blas"):
                 done = list(pool.map(work, [starts[w::workers] for w in range(workers)]))
         frames = [done[k % workers][k // workers] for k in range(len(starts))]  # back in period order
+        if self.dataset.cancellations is not None:  # churn by cancellation reason (kpis.cancellations)
+            frames.append(churn_reasons(self.cube, self.dataset.cancellations, i1, i2, self.segmenter,
+                                        segmentations, [p.label for p in ps]))
         return _tidy(pd.concat(frames, ignore_index=True))
 
     def _prepare(self, i1: np.ndarray, i2: np.ndarray) -> None:
@@ -397,7 +401,8 @@ def _long(values: dict[str, np.ndarray], labels: list[str], seg_by: str, names: 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     """Counts as Python ints, undefined values as None, in an object column."""
-    is_count = frame["kpi"].map(lambda name: KPIS[name][0] == "count")
+    units = {name: lookup(name).unit for name in frame["kpi"].unique()}
+    is_count = frame["kpi"].map(units).eq("count").to_numpy()
     frame = frame.copy()
     frame["value"] = pd.Series([
         None if not np.isfinite(x) else int(round(x)) if count else float(x)

@@ -140,6 +140,30 @@ KPIS: dict[str, Kpi] = {
         lambda q: q.no_contact_end),
 }
 COLUMNS = ["period", "segment_by", "segment", "kpi", "value"]
+# KPI families: one KPI per member (kpi = "<family>:<member>", e.g. churned MRR per cancellation
+# reason, kpis.cancellations), computed outside the formulas above; labels take the member
+FAMILIES: dict[str, Kpi] = {
+    "churned_mrr_by_reason": Kpi("money", "Churned MRR: {member}", "解約MRR（{member}）", "down",
+                                 lambda q: q.churned_mrr),
+    "churned_accounts_by_reason": Kpi("count", "Churned accounts: {member}", "解約顧客数（{member}）", "down",
+                                      lambda q: q.churned),
+}
+
+
+def lookup(name: str) -> Kpi:
+    """The declaration of KPI ``name``: a registry KPI, or a family member ("family:member")
+    with its labels filled in; a KeyError for an unknown name.
+
+    >>> lookup("churned_mrr_by_reason:価格").ja
+    '解約MRR（価格）'
+    """
+    if name in KPIS:
+        return KPIS[name]
+    family, sep, member = name.partition(":")
+    if not sep or family not in FAMILIES:
+        raise KeyError(name)
+    kpi = FAMILIES[family]
+    return kpi._replace(en=kpi.en.format(member=member), ja=kpi.ja.format(member=member))
 ACTIVITY = ["mrr_start", "mrr_end", "churned_mrr", "new_mrr", "reactivation_mrr", "nps_responses",
             "referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"]
 HEALTH_KPIS = [k for k in KPIS if k.startswith(("health_", "caution_", "target_", "onboarding_", "median_days",
@@ -153,4 +177,6 @@ def registry_markdown() -> str:
     arrow = {"up": "↑ up is good", "down": "↓ down is good", None: "—"}
     rows = ["| kpi | unit | direction | English | 日本語 |", "|---|---|---|---|---|"]
     rows += [f"| `{name}` | {k.unit} | {arrow[k.direction]} | {k.en} | {k.ja} |" for name, k in KPIS.items()]
+    rows += [f"| `{name}:<reason>` | {k.unit} | {arrow[k.direction]} | {k.en.format(member='<reason>')} | "
+             f"{k.ja.format(member='<理由>')} |" for name, k in FAMILIES.items()]
     return "\n".join(rows)

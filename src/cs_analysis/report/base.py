@@ -24,7 +24,7 @@ from cs_analysis.core.segments import reference_month
 from cs_analysis.data.dataset import Dataset, load_dataset
 from cs_analysis.data.io import atomic_path, write_frame
 from cs_analysis.kpis.engine import KpiEngine
-from cs_analysis.kpis.registry import KPIS
+from cs_analysis.kpis.registry import lookup
 from cs_analysis.report.formatting import format_value, kpi_table, md_escape
 
 
@@ -104,7 +104,7 @@ class ReportBase:
 
     def fmt(self, kpi: str, value: object) -> str:
         """``value`` formatted by the unit of ``kpi`` (registry) in the settings' currency."""
-        return format_value(value, KPIS[kpi].unit, self.settings.currency)
+        return format_value(value, lookup(kpi).unit, self.settings.currency)
 
     def kpi_view(self, tidy: pd.DataFrame) -> pd.DataFrame:
         """Formatted wide view of tidy KPIs: one row per KPI (labels in the report language), one

@@ -8,7 +8,7 @@ import re
 
 import pandas as pd
 
-from cs_analysis.kpis.registry import KPIS
+from cs_analysis.kpis.registry import KPIS, lookup
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 
@@ -48,7 +48,7 @@ def plain_label(text: object) -> str:
 
 def kpi_label(kpi: str, lang: str = "ja") -> str:
     """The KPI's display name in Japanese (``ja``), English (``en``) or both (``both``)."""
-    en, ja = KPIS[kpi].en, KPIS[kpi].ja
+    en, ja = lookup(kpi).en, lookup(kpi).ja
     return {"ja": ja, "en": en}.get(lang, f"{ja} / {en}")
 
 
@@ -56,10 +56,12 @@ def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", tot
     """Wide, formatted view of a tidy KPI frame: one row per KPI (labels in ``lang``), one column
     per segment (``by=segment``; the total column is called ``total``)."""
     frame = tidy.copy()
-    frame["text"] = [format_value(v, KPIS[k][0], currency) for k, v in zip(frame["kpi"], frame["value"], strict=True)]
+    units = {k: lookup(k).unit for k in frame["kpi"].unique()}
+    frame["text"] = [format_value(v, units[k], currency) for k, v in zip(frame["kpi"], frame["value"], strict=True)]
     frame["column"] = [total if b == "all" else f"{b}={s}" for b, s in zip(frame["segment_by"], frame["segment"], strict=True)]
     wide = frame.pivot_table(index="kpi", columns="column", values="text", aggfunc="first", sort=False)
-    wide = wide.reindex(index=[k for k in KPIS if k in wide.index],
+    members = [k for k in dict.fromkeys(frame["kpi"]) if k not in KPIS]  # family members, in data order
+    wide = wide.reindex(index=[k for k in KPIS if k in wide.index] + members,
                         columns=list(dict.fromkeys(frame["column"])))
     wide.index = [kpi_label(k, lang) for k in wide.index]
     wide.index.name = "KPI"

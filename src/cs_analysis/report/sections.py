@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from IPython.display import Image
+from IPython.display import Image, Markdown
 
 from cs_analysis.errors import SegmentError
 from cs_analysis.kpis.engine import kpi_changes, monthly_trend
-from cs_analysis.kpis.registry import HEALTH_KPIS, KPIS
+from cs_analysis.kpis.registry import FAMILIES, HEALTH_KPIS, KPIS
 from cs_analysis.model.artefact import ChurnModel, ModelMeta
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
-from cs_analysis.report.formatting import format_value, kpi_label
+from cs_analysis.report.formatting import format_value, kpi_label, md_escape
 
 if TYPE_CHECKING:
     from cs_analysis.health.review import Backtest
@@ -90,6 +90,29 @@ class KpiSection:
                 b.t("change_yoy"): _delta(r["change_yoy"], delta_unit, b.settings.currency),
             })
         return pd.DataFrame(rows)
+
+    def churn_reasons(self) -> pd.DataFrame | Markdown:
+        """Churned accounts and MRR of the period per cancellation reason (kpis.cancellations),
+        with the reason's share of churned MRR, formatted; a sentence when the dataset has no
+        cancellations table. Saves tables/churn_reasons.csv."""
+        b = self.base
+        if b.dataset.cancellations is None:
+            return Markdown(md_escape(b.t("no_cancellations")))
+        tidy = self.tidy()
+        tidy = tidy[tidy["kpi"].str.contains(":", regex=False)]
+        family = tidy["kpi"].str.partition(":")
+        wide = (tidy.assign(family=family[0], reason=family[2])
+                .pivot_table(index="reason", columns="family", values="value", aggfunc="first", sort=False))
+        wide = wide.reindex(columns=list(FAMILIES)).fillna(0)
+        total = wide["churned_mrr_by_reason"].sum()
+        wide = wide.sort_values("churned_mrr_by_reason", ascending=False)
+        b.table(wide.reset_index(), "churn_reasons")
+        return pd.DataFrame({
+            b.t("churned_accounts"): wide["churned_accounts_by_reason"].map(lambda v: b.fmt("churned_accounts", v)),
+            b.t("churned_mrr"): wide["churned_mrr_by_reason"].map(lambda v: b.fmt("churned_mrr", v)),
+            b.t("share"): (wide["churned_mrr_by_reason"] / total * 100 if total else wide["churned_mrr_by_reason"] * 0
+                           ).map(lambda v: format_value(v, "percent")),
+        }).rename_axis(b.t("reason"))
 
     def waterfall(self) -> Image:
         b = self.base

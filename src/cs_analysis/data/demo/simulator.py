@@ -37,6 +37,10 @@ NAME_STEMS = np.array(["さくら", "みらい", "あおば", "ひかり", "や�
                        "フューチャー", "東京", "大阪", "名古屋", "福岡", "札幌", "横浜", "神戸", "京都"])
 NAME_TAILS = np.array(["商事", "工業", "システムズ", "物産", "ソリューションズ", "ホールディングス",
                        "コンサルティング", "サービス", "製作所", "ラボ"])
+# cancellation reasons (voluntary, except closures and mergers), SMB and Enterprise shares
+CANCEL_REASONS = np.array(["価格", "機能不足", "利用低迷", "予算削減", "競合への乗り換え", "倒産・統合"])
+CANCEL_P_SMB = np.array([0.28, 0.14, 0.26, 0.14, 0.12, 0.06])
+CANCEL_P_ENT = np.array([0.14, 0.24, 0.16, 0.22, 0.20, 0.04])
 TICKET_REASONS = np.array(["how_to", "bug", "billing", "feature_request", "integration",
                            "account_admin", "cancellation_inquiry"])
 OBJECTIVES = np.array(["通話録音の全社展開", "CRM連携の稼働", "応対品質スコアの改善", "架電数20%増",
@@ -377,9 +381,38 @@ class _Simulation:
         frames["onboarding"] = self._onboarding_rows(end_day)
         frames["success_plans"] = self._success_plans(end_day)
         frames["accounts"] = self.accounts
+        frames["cancellations"] = self._cancellations(frames["subscriptions"])
         for name in ("touchpoints", "nps_responses", "champion_changes", "roi"):
             frames[name] = frames[name].sort_values(["account_id", "date"], kind="stable", ignore_index=True)
         return frames
+
+    def _cancellations(self, subs: pd.DataFrame) -> pd.DataFrame:
+        """One cancellation per churn (the last month of service of an account before a month
+        without MRR), dated in that month, for 90 % of churns (the rest were never recorded);
+        drawn from its own random stream, so the other tables do not change with it."""
+        rng = np.random.default_rng([self.spec.seed, 20261201])
+        month = subs["month"].cat.codes.to_numpy().astype(np.int64)
+        acc = subs["account_id"].cat.codes.to_numpy().astype(np.int64)
+        paid = subs["mrr"].to_numpy() > 0
+        key = np.unique(acc[paid] * (len(self.months) + 1) + month[paid])  # active account-months, sorted
+        a, m = key // (len(self.months) + 1), key % (len(self.months) + 1)
+        n_window = len(self.months) - self.burn
+        last = np.r_[(a[1:] != a[:-1]) | (m[1:] != m[:-1] + 1), True] & (m < n_window - 1)
+        a, m = a[last], m[last]
+        recorded = rng.random(len(a)) < 0.9
+        a, m = a[recorded], m[recorded]
+        enterprise = self.enterprise[a]
+        u = rng.random(len(a))
+        reason = np.where(enterprise, np.searchsorted(np.cumsum(CANCEL_P_ENT), u * CANCEL_P_ENT.sum()),
+                          np.searchsorted(np.cumsum(CANCEL_P_SMB), u * CANCEL_P_SMB.sum()))
+        window = self.months[self.burn:]
+        first_day = window[m].astype("datetime64[D]")
+        days = ((window[m] + 1).astype("datetime64[D]") - first_day).astype(np.int64)
+        date = first_day + (rng.random(len(a)) * days).astype(np.int64)
+        frame = pd.DataFrame({"account_id": self._ids(a), "date": _day_strings(date),
+                              "reason": CANCEL_REASONS[np.minimum(reason, len(CANCEL_REASONS) - 1)],
+                              "voluntary": np.where(reason == len(CANCEL_REASONS) - 1, "false", "true")})
+        return frame.sort_values(["account_id", "date"], kind="stable", ignore_index=True)
 
     def _ids(self, rows: np.ndarray) -> pd.Categorical:
         """Account ids of account rows, without building millions of strings."""
