@@ -250,3 +250,29 @@ def test_nothing_in_service_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="nothing is in service"):
         load_dataset(_folder(tmp_path, {"contracts": "account_id,product,start_date,end_date,mrr\n"
                                                       "A,core,2024-01-05,2024-01-20,100\n"}))
+
+
+@pytest.mark.parametrize("row, message", [
+    ("A,core,2024-05-01,2024-04-30,100,C1", "contracts.end_date [contracts.csv]: earlier than start_date: 1 row (rows 3)"),
+    ("A,core,2024-05-01,,-100,C1", "contracts.mrr [contracts.csv]: must be >= 0"),
+    ("A,core,9999-01-01,,100,C1", "contracts.start_date [contracts.csv]: implausible date"),
+    ("Z,core,2024-05-01,,100,C1", "contracts.account_id [contracts.csv]: unknown account_id"),
+    ("A,core,2024-05-01,,100,C0", "contracts.contract_id [contracts.csv]: duplicate key (contract_id): 2 rows"),
+    ("A,core,2024/13/01,,100,C1", "contracts.start_date [contracts.csv]: not a date"),
+])
+def test_bad_contract_rows_are_named(tmp_path, row, message):
+    text = "account_id,product,start_date,end_date,mrr,contract_id\nA,core,2024-01-01,,100,C0\n" + row + "\n"
+    with pytest.raises(ValidationError) as err:
+        load_dataset(_folder(tmp_path, {"contracts": text}))
+    assert message in str(err.value)
+
+
+def test_formula_text_from_contracts_is_neutralised_in_csv_outputs(tmp_path):
+    from cs_analysis.cli import main
+
+    folder = _folder(tmp_path, {"contracts": "account_id,product,start_date,end_date,mrr\n"
+                                             "A,=HYPERLINK(\"x\"),2024-01-01,,100\n"}, as_of="2024-06-30")
+    out = tmp_path / "k.csv"
+    assert main(["kpis", str(folder), "--period", "2024-05", "--by", "touch_tier", "--format", "csv",
+                 "--out", str(out)]) == 0
+    assert main(["validate", str(folder)]) == 0

@@ -20,6 +20,7 @@ from cs_analysis.errors import DataError
 DAYS_PER_MONTH = 30.4375  # 365.25 / 12: an invoice line's service period in months
 OPEN = np.iinfo(np.int64).max // 4  # the end day of an open-ended contract
 DENSE_CELLS = 40_000_000  # pairs × months summed in a dense array up to this size
+MAX_DERIVED_ROWS = 200_000_000  # account × product × month rows a derivation may expand to
 SOURCES = ("subscriptions", "contracts", "invoice_lines")  # the tables MRR may come from
 
 
@@ -113,6 +114,12 @@ def _expand(account: np.ndarray, product: np.ndarray, first: np.ndarray, last: n
     m0, m1 = int(first.min()), int(last.max())
     n_months = m1 - m0 + 1
     counts = (last - first + 1).astype(np.int64)
+    if counts.sum() > MAX_DERIVED_ROWS:
+        longest = int(np.argmax(counts))
+        raise DataError(f"the contracts or invoice lines would expand to {int(counts.sum()):,} account x product x "
+                        f"month rows (at most {MAX_DERIVED_ROWS:,}); the longest runs {int(counts[longest]):,} months "
+                        f"from {np.datetime64(int(first[longest]), 'M')} (account {account[longest]}): check the "
+                        "start dates, or give dataset.yaml an earlier as_of")
     rows = np.repeat(np.arange(len(first)), counts)
     within = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
     cell = pair_codes[rows].astype(np.int64) * n_months + (first[rows] - m0 + within)
