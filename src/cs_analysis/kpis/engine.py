@@ -26,8 +26,8 @@ from cs_analysis.core.segments import Segmenter, reference_month
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.health.scorer import HealthScorer
-from cs_analysis.kpis.quantities import LEVELS_DESC, Inputs, Quantities, Unavailable, regroup, stack, unstack
 from cs_analysis.kpis.cancellations import churn_reasons
+from cs_analysis.kpis.quantities import LEVELS_DESC, Inputs, Quantities, Unavailable, regroup, stack, unstack
 from cs_analysis.kpis.registry import ACTIVITY, COLUMNS, KPIS, lookup
 from cs_analysis.kpis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
 
