@@ -38,7 +38,7 @@ def test_parquet_output_loads_the_same(tmp_path: Path, demo_small: Path):
 
 def test_demo_meets_the_contract_and_cli_validates_it(demo_small: Path, capsys):
     assert main(["validate", str(demo_small)]) == 0
-    assert "10 tables meet the data contract" in capsys.readouterr().out
+    assert "11 tables meet the data contract" in capsys.readouterr().out
 
 
 @pytest.fixture(scope="module")
