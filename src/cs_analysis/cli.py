@@ -119,6 +119,43 @@ def _cmd_kpis(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cohorts(args: argparse.Namespace) -> int:
+    from cs_analysis.kpis.cohorts import MEASURES, cohort_retention
+
+    settings, ds = _load(args)
+    engine = KpiEngine(ds, settings, with_health=False)
+    measures = (args.measure,) if args.measure else MEASURES
+    table = cohort_retention(engine, args.grain, args.by, measures)
+    frame = table.frame
+    if args.format == "csv":
+        text = csv_text(frame)
+    elif args.format == "json":
+        text = frame.to_json(orient="records", force_ascii=False, indent=1) + "\n"
+    else:
+        lines = [f"Cohort retention by first paid {table.grain} (age in {table.grain}s since the start; "
+                 f"* = fewer than {table.min_accounts} accounts)"]
+        if table.left_out:
+            lines.append(f"note: {table.left_out:,} accounts active in the opening month {engine.cube.months[0]} "
+                         "with an earlier signup_date are left out (their first paid month is before the data)")
+        groups = frame[["segment_by", "segment"]].drop_duplicates().itertuples(index=False)
+        for seg_by, segment in groups:
+            sizes = table.sizes(seg_by, segment)
+            for measure in measures:
+                m = table.matrix(measure, seg_by, segment)
+                small = frame[(frame["measure"] == measure) & (frame["segment_by"] == seg_by)
+                              & (frame["segment"] == segment)].pivot_table(
+                    index="cohort", columns="age", values="cohort_accounts", aggfunc="first", sort=True)
+                shown = m.map(lambda v: "" if v != v else f"{v:.1f}")
+                shown = shown.where(small.reindex_like(m).fillna(table.min_accounts) >= table.min_accounts,
+                                    shown + "*")
+                shown.insert(0, "accounts", sizes.reindex(shown.index).fillna(0).astype(int))
+                title = "all accounts" if seg_by == "all" else f"{seg_by}={segment}"
+                lines += ["", f"{measure} retention (%), {title}", shown.to_string()]
+        text = "\n".join(lines) + "\n"
+    _emit(text, args.out)
+    return 0
+
+
 def _cmd_health(args: argparse.Namespace) -> int:
     from cs_analysis.health.review import backtest, onboarding_summary
 
@@ -320,6 +357,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
     p.add_argument("--out", type=Path, help="write to this file instead of standard output")
     p.set_defaults(func=_cmd_kpis)
+
+    p = sub.add_parser("cohorts", help="cohort retention tables (logo, net MRR, seats)",
+                       description="Retention of each signup cohort (first paid month, fiscal quarter or fiscal year) "
+                                   "by age since its start: logo, net MRR and seat retention, in %.")
+    p.add_argument("path", help="dataset folder or DuckDB file")
+    p.add_argument("--grain", choices=("month", "quarter", "year"), help="cohort grain (default: the setting "
+                   "cohort_grain, month)")
+    p.add_argument("--measure", choices=("logo", "mrr", "seats"), help="one measure (default: all three)")
+    p.add_argument("--by", help="also per segment of this segmentation (size, touch_tier or an accounts column)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    _common(p)
+    p.set_defaults(func=_cmd_cohorts)
 
     p = sub.add_parser("health", help="score account health on a date (DEAR frame)",
                        description="Health of every account active on a date, from data dated on or "

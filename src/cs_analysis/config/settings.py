@@ -67,6 +67,7 @@ class Settings:
     risk_high_share: float = 0.10
     risk_medium_share: float = 0.30
     renewal_grace_days: int = 0
+    cohort_grain: str = "month"
     health: Scorecard = field(default_factory=default_scorecard)
 
     def __post_init__(self) -> None:
@@ -94,6 +95,8 @@ class Settings:
             problems.append("horizon_months must be 1..60")
         if not 0 < self.risk_high_share <= self.risk_medium_share <= 1:
             problems.append("need 0 < risk_high_share <= risk_medium_share <= 1")
+        if self.cohort_grain not in ("month", "quarter", "year"):
+            problems.append(f"cohort_grain must be month, quarter or year, got {self.cohort_grain!r}")
         if not 0 <= self.renewal_grace_days <= 366:
             problems.append("renewal_grace_days must be 0..366")
         if problems:

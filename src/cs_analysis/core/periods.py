@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from cs_analysis.errors import PeriodError
@@ -107,3 +108,25 @@ def latest_fiscal_quarter(last_month: pd.Period, fiscal_year_start_month: int = 
     offset_end = (quarter_end.month - fiscal_year_start_month) % 12
     fy = quarter_end.year if quarter_end.month >= fiscal_year_start_month else quarter_end.year - 1
     return parse_period(f"FY{fy}Q{offset_end // 3 + 1}", fiscal_year_start_month)
+
+
+GRAINS = ("month", "quarter", "year")
+
+
+def fiscal_labels(months: pd.PeriodIndex, fiscal_year_start_month: int, grain: str) -> np.ndarray:
+    """Each month's label at ``grain``: ``2024-04`` (month), ``FY2024Q1`` (fiscal quarter) or
+    ``FY2024`` (fiscal year; FY2024 starts in 2024).
+
+    >>> fiscal_labels(pd.period_range("2025-03", "2025-04", freq="M"), 4, "quarter").tolist()
+    ['FY2024Q4', 'FY2025Q1']
+    """
+    if grain == "month":
+        return np.asarray(months.astype(str), dtype=object)
+    if grain not in GRAINS:
+        raise PeriodError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
+    month_no, year = months.month.to_numpy(), months.year.to_numpy()
+    fy = np.where(month_no >= fiscal_year_start_month, year, year - 1).astype(str)
+    if grain == "year":
+        return np.char.add("FY", fy).astype(object)
+    quarter = ((month_no - fiscal_year_start_month) % 12 // 3 + 1).astype(str)
+    return np.char.add(np.char.add(np.char.add("FY", fy), "Q"), quarter).astype(object)

@@ -106,3 +106,31 @@ def bars(values: pd.Series, title: str, money: bool = True) -> Figure:
     ax.set_title(plain_label(title))
     fig.tight_layout()
     return fig
+
+
+def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, title: str, age_label: str,
+                   size_label: str) -> Figure:
+    """Cohorts (rows, with their sizes on the axis) × ages (columns): retention in % on a colour
+    scale, the value in each cell; cells over too few accounts (``small``: True) are hatched."""
+    values = matrix.to_numpy(dtype=float)
+    n_rows, n_cols = values.shape
+    fig = Figure(figsize=(min(16, 2.5 + 0.42 * n_cols), 1.4 + 0.32 * n_rows))
+    ax = fig.subplots()
+    top = max(100.0, float(np.nanmax(values))) if np.isfinite(values).any() else 100.0
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="YlGnBu", vmin=0, vmax=top, aspect="auto")
+    for (r, c), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=7,
+                    color="white" if v > 0.6 * top else "#212121")
+            if bool(small.iat[r, c]):
+                ax.add_patch(matplotlib.patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="///",
+                                                          edgecolor="#9e9e9e", lw=0))
+    ax.set_xticks(range(n_cols), [str(a) for a in matrix.columns], fontsize=7)
+    ax.set_yticks(range(n_rows), [f"{plain_label(c)}  ({int(sizes.get(c, 0)):,})" for c in matrix.index], fontsize=7)
+    ax.set_xlabel(plain_label(age_label))
+    ax.set_ylabel(plain_label(size_label))
+    ax.spines[["left", "bottom"]].set_visible(False)
+    fig.colorbar(image, ax=ax, format=matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"), shrink=0.8)
+    ax.set_title(plain_label(title))
+    fig.tight_layout()
+    return fig
