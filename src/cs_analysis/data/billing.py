@@ -148,7 +148,7 @@ def _expand(account: np.ndarray, product: np.ndarray, first: np.ndarray, last: n
     return frame.sort_values(["account_id", "month", "product"], ignore_index=True)
 
 
-def _rates(frame: pd.DataFrame, start: pd.Series, fx: pd.DataFrame | None, currency: str) -> np.ndarray:
+def rates(frame: pd.DataFrame, start: pd.Series, fx: pd.DataFrame | None, currency: str) -> np.ndarray:
     """Per row, the rate that converts its currency into ``currency`` at its start month (1 for
     rows in ``currency`` or without one). Validation has checked that every rate exists."""
     out = np.ones(len(frame))
@@ -225,7 +225,7 @@ def from_contracts(contracts: pd.DataFrame, as_of: pd.Timestamp, *, grace_days: 
         if bridge.any():
             notes.append(f"contracts: {int(bridge.sum())} gap(s) of at most {grace_days} day(s) before a "
                          "follow-on contract bridged (renewal_grace_days)")
-    mrr = contract_mrr(paid) * _rates(paid, paid["start_date"], fx, currency)
+    mrr = contract_mrr(paid) * rates(paid, paid["start_date"], fx, currency)
     first = _month_of_day(start)
     last = _last_full_month(end, _period_months(through))
     subs = _expand(account, product, first, last, mrr, _licenses(paid))
@@ -244,7 +244,7 @@ def from_invoice_lines(lines: pd.DataFrame, as_of: pd.Timestamp, *, fx: pd.DataF
     start, end = _days(recurring["period_start"]), _days(recurring["period_end"])
     months = np.maximum(1, np.rint((end - start + 1) / DAYS_PER_MONTH))
     mrr = recurring["amount"].to_numpy(dtype=float) / months
-    mrr = mrr * _rates(recurring, recurring["period_start"], fx, currency)
+    mrr = mrr * rates(recurring, recurring["period_start"], fx, currency)
     subs = _expand(recurring["account_id"].to_numpy(dtype=object), recurring["product"].to_numpy(dtype=object),
                    _month_of_day(start), _last_full_month(end, _period_months(through)), mrr, _licenses(recurring))
     notes = []

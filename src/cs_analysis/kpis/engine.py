@@ -29,6 +29,7 @@ from cs_analysis.health.scorer import HealthScorer
 from cs_analysis.kpis.cancellations import churn_reasons
 from cs_analysis.kpis.quantities import LEVELS_DESC, Inputs, Quantities, Unavailable, regroup, stack, unstack
 from cs_analysis.kpis.registry import ACTIVITY, COLUMNS, KPIS, lookup
+from cs_analysis.kpis.renewals import Renewals, build_renewals
 from cs_analysis.kpis.retention import discounted_expected_lifetime, fit_sbg, monthly_discount
 
 CHUNK_CELLS = 300_000  # periods × accounts computed at once (bounds memory)
@@ -121,6 +122,14 @@ class KpiEngine:
                 quantities["onboarding_stuck"] = active & sig["onboarding_stuck"].to_numpy()
             self._health_cache[row] = quantities
         return self._health_cache[row]
+
+    @cached_property
+    def _renewals(self) -> Renewals | None:
+        """The contracts coming up for renewal in the data's months (None without contracts)."""
+        contracts = self.dataset.contracts
+        if contracts is None:
+            return None
+        return build_renewals(contracts, self.cube, self.dataset.fx_rates, self.settings.currency)
 
     @cached_property
     def segmenter(self) -> Segmenter:
@@ -227,6 +236,9 @@ class KpiEngine:
             q.objectives_overdue = np.where(in_e, open_at_end, 0)
         if self.activity.latest_nps is not None:
             q.referral_candidate = in_e & (self.activity.latest_nps[i2] >= 9)
+        if self._renewals is not None:
+            for key, value in self._renewals.totals(i1, i2, n).items():
+                setattr(q, key, value)
         if self.with_health:
             self._add_health(q, i1, i2)
         return q
@@ -293,7 +305,7 @@ class KpiEngine:
         """Compute the shared arrays (and health snapshots) the chunks read, before they run
         side by side."""
         cube = self.cube
-        _ = cube.mrr, cube.licenses, cube.next_active, self._movement_rows, self.activity
+        _ = cube.mrr, cube.licenses, cube.next_active, self._movement_rows, self.activity, self._renewals
         if self.with_health:
             for row in sorted({*(i1 - 1).tolist(), *i2.tolist()}):
                 self._health_at(row)

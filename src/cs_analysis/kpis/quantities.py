@@ -72,6 +72,14 @@ class Quantities:
     onboarding_stuck_end: np.ndarray | None = None
     no_contact_end: np.ndarray | None = None
     days_to_onboard: np.ndarray | None = field(default=None, metadata=MEDIAN)  # onboarded in the period
+    # renewals of contracts ending in the period (None without contracts; kpis.renewals)
+    renewals_due_contracts: np.ndarray | None = None
+    renewals_due_accounts: np.ndarray | None = None
+    renewals_due_arr: np.ndarray | None = None
+    renewals_known_arr: np.ndarray | None = None  # ARR due whose outcome (the month after) is in the data
+    renewed_arr: np.ndarray | None = None
+    renewed_arr_capped: np.ndarray | None = None
+    early_cancellations: np.ndarray | None = None
 
     def summed(self) -> list[tuple[str, np.ndarray]]:
         """The present summed fields as (name, rows × periods × n) arrays, in field order."""

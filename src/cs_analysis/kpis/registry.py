@@ -138,6 +138,20 @@ KPIS: dict[str, Kpi] = {
         lambda q: q.onboarding_stuck_end),
     "no_contact_accounts": Kpi("count", "Accounts without CS contact (no-contact days) at end", "長期未接触の顧客", "down",
         lambda q: q.no_contact_end),
+    "renewals_due_contracts": Kpi("count", "Contracts up for renewal", "更新対象の契約数", None,
+        lambda q: q.renewals_due_contracts),
+    "renewals_due_accounts": Kpi("count", "Accounts up for renewal", "更新対象の顧客数", None,
+        lambda q: q.renewals_due_accounts),
+    "renewals_due_arr": Kpi("money", "ARR up for renewal", "更新対象ARR", None,
+        lambda q: q.renewals_due_arr),
+    "renewed_arr": Kpi("money", "Renewed ARR", "更新されたARR", "up",
+        lambda q: q.renewed_arr),
+    "gross_renewal_rate": Kpi("percent", "Gross renewal rate", "グロス更新率", "up",
+        lambda q: rate(q.renewed_arr_capped, q.renewals_known_arr)),
+    "net_renewal_rate": Kpi("percent", "Net renewal rate", "ネット更新率", "up",
+        lambda q: rate(q.renewed_arr, q.renewals_known_arr)),
+    "early_cancellations": Kpi("count", "Contracts due with notice given early", "期限前の解約通知", "down",
+        lambda q: q.early_cancellations),
 }
 COLUMNS = ["period", "segment_by", "segment", "kpi", "value"]
 # KPI families: one KPI per member (kpi = "<family>:<member>", e.g. churned MRR per cancellation
