@@ -54,7 +54,7 @@ def default_as_of(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.Timestamp
     return pd.Timestamp(latest)
 
 
-def _days(dates: pd.Series) -> np.ndarray:
+def days_of(dates: pd.Series) -> np.ndarray:
     """Days since 1970-01-01 (NaT → OPEN)."""
     values = dates.to_numpy(dtype="datetime64[D]")
     out = values.astype(np.int64)
@@ -79,7 +79,7 @@ def _last_full_month(end: np.ndarray, through: int) -> np.ndarray:
     return np.minimum(out, through)
 
 
-def _next_start(pair: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def next_start(pair: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Per row, the earliest start day of a row of the same pair that starts after the row's
     end (OPEN when there is none, or the row is open-ended)."""
     order = np.lexsort((start, pair))
@@ -182,6 +182,11 @@ def contract_mrr(contracts: pd.DataFrame) -> np.ndarray:
     return np.where(_flag(contracts, "trial"), 0.0, np.nan_to_num(mrr))
 
 
+def paid(contracts: pd.DataFrame) -> np.ndarray:
+    """The rows of ``contracts`` that are not trials (a trial contributes no MRR)."""
+    return ~_flag(contracts, "trial")
+
+
 def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
     if column not in frame:
         return np.zeros(len(frame), bool)
@@ -204,7 +209,7 @@ def from_contracts(contracts: pd.DataFrame, as_of: pd.Timestamp, *, grace_days: 
     paid = contracts[~trial]
     account = paid["account_id"].to_numpy(dtype=object)
     product = paid["product"].to_numpy(dtype=object)
-    start, end = _days(paid["start_date"]), _days(paid["end_date"])
+    start, end = days_of(paid["start_date"]), days_of(paid["end_date"])
     pair = pd.factorize(pd.MultiIndex.from_arrays([account, product]))[0] if len(paid) else np.zeros(0, np.int64)
     notes = []
     extended = np.zeros(len(paid), bool)
@@ -212,14 +217,14 @@ def from_contracts(contracts: pd.DataFrame, as_of: pd.Timestamp, *, grace_days: 
         renews = _flag(paid, "auto_renew") & (end < OPEN)
         if "canceled_at" in paid:
             renews &= paid["canceled_at"].isna().to_numpy()
-        nxt = _next_start(pair, start, end)
+        nxt = next_start(pair, start, end)
         extended = renews
         end = np.where(renews, np.where(nxt < OPEN, nxt - 1, OPEN), end)
         if renews.any():
             notes.append(f"contracts: {int(renews.sum())} auto-renewing contract(s) without notice run on past "
                          "their end date (auto_renew_extends)")
     if grace_days > 0:
-        nxt = _next_start(pair, start, end)
+        nxt = next_start(pair, start, end)
         bridge = (nxt < OPEN) & (nxt - end - 1 <= grace_days) & ~extended
         end = np.where(bridge, nxt - 1, end)
         if bridge.any():
@@ -241,7 +246,7 @@ def from_invoice_lines(lines: pd.DataFrame, as_of: pd.Timestamp, *, fx: pd.DataF
     through = through_month(as_of)
     kind = lines["kind"].fillna("recurring") if "kind" in lines else pd.Series("recurring", index=lines.index)
     recurring = lines[kind.eq("recurring").to_numpy()]
-    start, end = _days(recurring["period_start"]), _days(recurring["period_end"])
+    start, end = days_of(recurring["period_start"]), days_of(recurring["period_end"])
     months = np.maximum(1, np.rint((end - start + 1) / DAYS_PER_MONTH))
     mrr = recurring["amount"].to_numpy(dtype=float) / months
     mrr = mrr * rates(recurring, recurring["period_start"], fx, currency)

@@ -51,6 +51,7 @@ class ModelMeta:
     settings: dict[str, Any] = field(default_factory=dict)
     backtest_overall: tuple[dict, ...] = ()
     backtest_folds: tuple[dict, ...] = ()
+    forecast_backtest: tuple[dict, ...] = ()  # the MRR forecast at past dates vs what followed
     label: str | None = None
     id: str | None = None
     cv: tuple[dict, ...] = ()

@@ -172,6 +172,9 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
                 f"observations; each needs at least {CALIBRATION_FOLDS}: the history before it has too few "
                 "churns to backtest a model")
         fold_pred = pd.DataFrame({"as_of": frame["as_of"][test], "churned": y[test], "cutoff": cutoff})
+        for column in ("account_id", "mrr"):  # for the forecast's own backtest (model.forecast)
+            if column in frame:
+                fold_pred[column] = frame[column][test].to_numpy()
         for kind in CANDIDATES:
             model = calibrated(kind, numeric, categorical, seed).fit(x[train], y[train])
             p = model.predict_proba(x[test])[:, 1]

@@ -14,12 +14,14 @@ import pandas as pd
 
 from cs_analysis import i18n
 from cs_analysis.config.settings import Settings
+from cs_analysis.core.ledger import build_cube
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.health.scorer import LEVEL_NAMES_JA, month_ends
 from cs_analysis.model.artefact import ChurnModel, ModelMeta
 from cs_analysis.model.drivers import transformed_means
 from cs_analysis.model.features import LABEL, FeatureBuilder, feature_columns, features_off
+from cs_analysis.model.forecast import forecast_backtest
 from cs_analysis.model.pipelines import (
     MIN_CLASS_ROWS,
     Backtest,
@@ -116,6 +118,7 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
     explainer = (model.calibrated_classifiers_[0].estimator if bt.chosen == "logistic"
                  else make_pipeline("logistic", numeric, categorical, seed).fit(x, y))
     pooled = bt.predictions
+    forecast_bt = _forecast_backtest(dataset, bt, horizon_months)
     meta = ModelMeta(
         kind="accounts",
         model=bt.chosen,
@@ -134,12 +137,22 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
         backtest_overall=tuple(bt.overall.to_dict(orient="records")),
         backtest_folds=tuple(bt.folds.assign(cutoff=bt.folds["cutoff"].astype(str)).to_dict(orient="records")),
         calibration=tuple(calibration_table(pooled["churned"], pooled[bt.chosen]).to_dict(orient="records")),
+        forecast_backtest=tuple(forecast_bt.to_dict(orient="records")),
         data_fingerprint=dataset.fingerprint(),
         seed=seed,
         notes=tuple(notes),
     )
     means = transformed_means(explainer, x, numeric + categorical)
     return Trained(ChurnModel(model, explainer, means, meta), bt)
+
+
+def _forecast_backtest(dataset: Dataset, bt: Backtest, horizon_months: int) -> pd.DataFrame:
+    """The MRR forecast made at every backtest test date with that fold's out-of-time
+    probabilities, against the MRR that followed (model.forecast.forecast_backtest)."""
+    cube = build_cube(dataset.subscriptions, dataset.accounts["account_id"], dataset.through, dataset.since)
+    mrr = pd.DataFrame(cube.mrr.T, index=pd.Index(cube.accounts, name="account_id"), columns=cube.months)
+    predictions = bt.predictions.rename(columns={bt.chosen: "p"})[["account_id", "as_of", "mrr", "p"]]
+    return forecast_backtest(predictions, mrr, horizon_months)
 
 
 def at_risk_accounts(model: ChurnModel, dataset: Dataset, settings: Settings,
