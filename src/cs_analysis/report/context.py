@@ -1,6 +1,6 @@
 """What the report notebooks call: one context per run (data, settings, engine, period,
 language and outputs: :class:`~cs_analysis.report.base.ReportBase`) with one section per
-subject — ``ctx.kpi``, ``ctx.health``, ``ctx.model``, ``ctx.risks`` (:mod:`.sections`) — and
+subject — ``ctx.kpi``, ``ctx.health``, ``ctx.model``, ``ctx.risks``, ``ctx.renewals`` (:mod:`.sections`) — and
 the quarterly summary, written from its template in :mod:`cs_analysis.i18n`.
 
 In a report run, the churn model and the at-risk list, which several notebooks share, are
@@ -19,7 +19,14 @@ from cs_analysis import i18n
 from cs_analysis.errors import ReportError
 from cs_analysis.report.base import ReportBase, default_data
 from cs_analysis.report.formatting import md_escape
-from cs_analysis.report.sections import HEADLINE, HealthSection, KpiSection, ModelSection, RiskSection
+from cs_analysis.report.sections import (
+    HEADLINE,
+    HealthSection,
+    KpiSection,
+    ModelSection,
+    RenewalSection,
+    RiskSection,
+)
 
 __all__ = ["HEADLINE", "ReportContext", "default_data"]
 
@@ -46,6 +53,10 @@ class ReportContext(ReportBase):
     @cached_property
     def risks(self) -> RiskSection:
         return RiskSection(self, self.model)
+
+    @cached_property
+    def renewals(self) -> RenewalSection:
+        return RenewalSection(self, self.model, self.risks, self.kpi)
 
     def prepare(self) -> None:
         """Compute and cache what several notebooks of a report run share (see module docs)."""

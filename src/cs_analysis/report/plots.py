@@ -134,3 +134,30 @@ def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, 
     ax.set_title(plain_label(title))
     fig.tight_layout()
     return fig
+
+
+def forecast(history: pd.DataFrame, ahead: pd.DataFrame, title: str, labels: dict[str, str]) -> Figure:
+    """Monthly MRR so far (``history``: month, value) and the forecast ahead (month, low, base,
+    high, cmrr) with its band."""
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
+    past = history.tail(24)
+    ax.plot(past["month"], pd.to_numeric(past["value"], errors="coerce"), color="#546e7a", marker="o", ms=3,
+            label=plain_label(labels["actual"]))
+    months = pd.PeriodIndex(ahead["month"], freq="M").to_timestamp()
+    if len(past):
+        start = past.iloc[[-1]]
+        months_line = pd.DatetimeIndex([start["month"].iloc[0], *months])
+        joined = lambda col: [float(pd.to_numeric(start["value"]).iloc[0]), *ahead[col].to_numpy(float)]  # noqa: E731
+    else:
+        months_line, joined = pd.DatetimeIndex(months), (lambda col: list(ahead[col].to_numpy(float)))  # noqa: E731
+    ax.fill_between(months_line, joined("low"), joined("high"), color="#90caf9", alpha=0.5,
+                    label=plain_label(labels["band"]))
+    ax.plot(months_line, joined("base"), color="#1565c0", marker="o", ms=3, label=plain_label(labels["forecast_base"]))
+    ax.plot(months_line, joined("cmrr"), color="#1565c0", ls="--", lw=1, label=plain_label(labels["cmrr"]))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:,.1f}M"))
+    ax.set_title(plain_label(title))
+    ax.legend(frameon=False, fontsize=8)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig

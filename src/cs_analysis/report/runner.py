@@ -34,7 +34,7 @@ from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.model.persistence import package_versions
 from cs_analysis.report.context import ReportContext
 
-NOTEBOOKS = ("quarterly_report", "kpi_overview", "health_review", "model_review", "at_risk")
+NOTEBOOKS = ("quarterly_report", "kpi_overview", "health_review", "model_review", "at_risk", "renewals_forecast")
 SEGMENT_NOTEBOOK = "segment_analysis"
 KERNEL = "python3"
 # CurveZMQ-encrypted kernel channels where the kernel supports them (ipykernel 7 warns otherwise)

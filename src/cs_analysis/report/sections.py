@@ -19,9 +19,17 @@ import pandas as pd
 from IPython.display import Image, Markdown
 
 from cs_analysis.errors import SegmentError
+from cs_analysis.kpis.cohorts import Cohorts, cohort_retention
 from cs_analysis.kpis.engine import kpi_changes, monthly_trend
 from cs_analysis.kpis.registry import FAMILIES, HEALTH_KPIS, KPIS
 from cs_analysis.model.artefact import ChurnModel, ModelMeta
+from cs_analysis.model.forecast import (
+    Committed,
+    committed_mrr,
+    forecast_mrr,
+    months_ahead_to_next_quarter,
+    renewal_calendar,
+)
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
@@ -302,3 +310,143 @@ def _delta(value: object, unit: str, currency: str) -> str:
         return f"{x:+.1f}".replace("-", "−")
     text = format_value(abs(x), unit, currency)
     return ("+" if x >= 0 else "−") + text
+
+
+@dataclass
+class RenewalSection:
+    """The revenue ahead: cohort retention, the renewal calendar, committed MRR and the forecast
+    for the next fiscal quarter (from the period's end), with the forecast's own backtest."""
+
+    base: ReportBase
+    model: ModelSection
+    risks: RiskSection
+    kpi: KpiSection
+
+    @cached_property
+    def cohorts(self) -> Cohorts:
+        return cohort_retention(self.base.engine, by=None)
+
+    def cohort_heatmap(self, measure: str = "logo") -> Image:
+        """Cohort × age heatmap of one measure (logo, mrr, seats), small cohorts hatched."""
+        b, table = self.base, self.cohorts
+        b.table(table.frame, "cohorts")
+        matrix = table.matrix(measure)
+        counts = table.frame[(table.frame["measure"] == measure) & (table.frame["segment_by"] == "all")]
+        counts = counts.pivot_table(index="cohort", columns="age", values="cohort_accounts", aggfunc="first")
+        small = (counts.reindex_like(matrix) < table.min_accounts).fillna(False)
+        title = f"{b.t('cohort_' + measure)} ({b.t('grain_' + table.grain)})"
+        fig = plots.cohort_heatmap(matrix, table.sizes(), small, title, b.t("age_" + table.grain), b.t("cohort_size"))
+        return b.figure(fig, f"cohort_{measure}")
+
+    @property
+    def months_ahead(self) -> int:
+        return months_ahead_to_next_quarter(self.base.end_day, self.base.settings.fiscal_year_start_month)
+
+    @cached_property
+    def probability(self) -> pd.Series:
+        """Each active account's churn probability within the horizon at the period's end."""
+        risk = self.risks.accounts
+        return risk.set_index("account_id")["churn_probability"]
+
+    @cached_property
+    def calendar_frame(self) -> pd.DataFrame:
+        b = self.base
+        health = b.engine.scorer.at(b.end_day, reasons=False).set_index("account_id")["level"]
+        return renewal_calendar(b.dataset, b.settings, b.end_day, self.months_ahead, self.probability, health,
+                                b.settings.horizon_months)
+
+    def calendar(self) -> pd.DataFrame | Markdown:
+        """The contracts up for renewal in the months ahead (saved as tables/renewal_calendar.csv),
+        formatted; one line saying why when the dataset has no contracts."""
+        b = self.base
+        if b.dataset.contracts is None:
+            return Markdown(md_escape(b.t("no_contracts")))
+        cal = b.table(self.calendar_frame, "renewal_calendar")
+        if cal.empty:
+            return Markdown(md_escape(b.t("no_renewals")))
+        money = lambda v: b.fmt("mrr_end", v)  # noqa: E731
+        view = pd.DataFrame({
+            b.t("account"): cal["name"].astype(str) + " (" + cal["account_id"].astype(str) + ")",
+            b.t("product"): cal["product"],
+            b.t("end_date"): cal["end_date"].dt.strftime("%Y-%m-%d"),
+            b.t("days_to_renewal"): cal["days_to_renewal"].astype(int),
+            b.t("arr_due"): cal["arr_due"].map(money),
+            b.t("notice_deadline"): cal["notice_deadline"].dt.strftime("%Y-%m-%d"),
+            b.t("owner"): cal["csm_owner"].fillna("—"),
+            b.t("health_level"): cal["health_level"].map(lambda v: b.level_labels().get(int(v), "—")
+                                                         if v == v else "—"),
+            b.t("churn_probability"): cal["churn_probability"].map(lambda v: format_value(v * 100, "percent")),
+            b.t("expected_renewal_arr"): cal["expected_renewal_arr"].map(money),
+        })
+        return view.head(30).style.hide(axis="index") if len(view) else view
+
+    @cached_property
+    def committed(self) -> Committed:
+        b = self.base
+        return committed_mrr(b.dataset, b.settings, b.end_day, self.months_ahead)
+
+    @cached_property
+    def forecast_frame(self) -> pd.DataFrame:
+        meta = self.model.meta
+        ece = next((r["ece"] for r in meta.backtest_overall if r.get("model") == meta.model), 0.0)
+        return forecast_mrr(self.committed, self.probability, self.base.settings.horizon_months, float(ece))
+
+    def forecast(self) -> pd.DataFrame:
+        """Committed and forecast MRR (low, base, high) per month ahead (tables/mrr_forecast.csv)."""
+        b = self.base
+        table = self.forecast_frame.merge(self.committed.table, on=["month", "cmrr"])
+        b.table(table, "mrr_forecast")
+        money = lambda v: b.fmt("mrr_end", v)  # noqa: E731
+        return pd.DataFrame({
+            b.t("month"): table["month"],
+            b.t("cmrr"): table["cmrr"].map(money),
+            b.t("known_cancellations"): table["known_cancellations"].map(money),
+            b.t("signed_new"): table["signed_new"].map(money),
+            b.t("forecast_low"): table["low"].map(money),
+            b.t("forecast_base"): table["base"].map(money),
+            b.t("forecast_high"): table["high"].map(money),
+        }).style.hide(axis="index")
+
+    def forecast_chart(self) -> Image:
+        b = self.base
+        history = self.kpi.trend
+        past = history[(history["kpi"] == "mrr_end") & (history["segment_by"] == "all")
+                       & (history["month"] <= b.period.end.to_timestamp())]  # what was known at the period's end
+        fig = plots.forecast(past, self.forecast_frame, b.t("forecast_title"),
+                             {k: b.t(k) for k in ("actual", "forecast_base", "cmrr", "band")})
+        return b.figure(fig, "mrr_forecast")
+
+    @cached_property
+    def backtest_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.model.meta.forecast_backtest))
+
+    def backtest(self) -> pd.DataFrame | Markdown:
+        """Mean absolute percentage error of the forecast made at past dates, by month ahead."""
+        b, f = self.base, self.backtest_frame
+        if f.empty:
+            return Markdown(md_escape(b.t("no_forecast_backtest")))
+        b.table(f, "mrr_forecast_backtest")
+        table = f.groupby("months_ahead").agg(dates=("as_of", "nunique"), mape_existing=("ape_existing", "mean"),
+                                              mape_all=("ape_all", "mean")).reset_index()
+        return pd.DataFrame({
+            b.t("months_ahead"): table["months_ahead"],
+            b.t("forecast_dates"): table["dates"],
+            b.t("mape_existing"): table["mape_existing"].map(lambda v: format_value(v, "percent")),
+            b.t("mape_all"): table["mape_all"].map(lambda v: format_value(v, "percent")),
+        }).style.hide(axis="index")
+
+    def headline(self) -> str:
+        """One Markdown line for the quarterly report: ARR up for renewal in the next quarter, its
+        expected renewal rate and the forecast MRR at the quarter's end."""
+        b = self.base
+        end = self.forecast_frame.iloc[-1]
+        parts = {"forecast": b.fmt("mrr_end", end["base"]), "low": b.fmt("mrr_end", end["low"]),
+                 "high": b.fmt("mrr_end", end["high"]), "month": end["month"]}
+        if b.dataset.contracts is None:
+            return md_escape(b.t("headline_no_contracts").format(**parts))
+        cal = self.calendar_frame
+        due = float(cal["arr_due"].sum())
+        expected = float(cal["expected_renewal_arr"].sum())
+        parts.update(arr_due=b.fmt("mrr_end", due), contracts=f"{len(cal):,}",
+                     rate=format_value(expected / due * 100 if due else float("nan"), "percent"))
+        return md_escape(b.t("headline_renewals").format(**parts))
