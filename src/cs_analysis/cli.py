@@ -14,9 +14,11 @@ from cs_analysis.config.settings import load_settings
 from cs_analysis.data.dataset import load_dataset
 from cs_analysis.data.demo import DemoSpec, write_demo
 from cs_analysis.data.io import CSV_EXPORT_ENCODING, csv_text, write_frame, write_text
+from cs_analysis.data.mapping import import_dataset
 from cs_analysis.errors import CsAnalysisError
 from cs_analysis.health.scorer import HealthScorer
 from cs_analysis.i18n import LEVELS
+from cs_analysis.kpis.cohorts import MEASURES, cohort_retention
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.model.persistence import load_model, save_model
 from cs_analysis.report.formatting import kpi_table
@@ -62,8 +64,6 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from cs_analysis.data.mapping import import_dataset
-
     settings = load_settings(args.config)
     started = time.perf_counter()
     done = import_dataset(args.mapping, args.out, settings)
@@ -120,8 +120,6 @@ def _cmd_kpis(args: argparse.Namespace) -> int:
 
 
 def _cmd_cohorts(args: argparse.Namespace) -> int:
-    from cs_analysis.kpis.cohorts import MEASURES, cohort_retention
-
     settings, ds = _load(args)
     engine = KpiEngine(ds, settings, with_health=False)
     measures = (args.measure,) if args.measure else MEASURES

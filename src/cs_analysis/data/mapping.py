@@ -13,6 +13,8 @@ Errors name the mapping file, the table and the source column.
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cs_analysis.data.io import RawTable, read_csv_with_encoding
+from cs_analysis.data.dataset import Dataset, build_dataset, check_options
+from cs_analysis.data.io import DATASET_FILE, RawTable, read_csv_with_encoding, write_frame, write_text
 from cs_analysis.data.schema import BOOL_FALSE, BOOL_TRUE, TABLE_BY_NAME
 from cs_analysis.errors import DataError, OutputError
 
@@ -199,7 +202,7 @@ def _map_values(mapping: Mapping, table: str, contract: str, src: str, cells: pd
 class Imported:
     """What :func:`import_dataset` did: the validated dataset and the tables written."""
 
-    dataset: Any  # data.dataset.Dataset
+    dataset: Dataset
     written: dict[str, int]  # table → rows
     out: Path
 
@@ -211,12 +214,6 @@ def import_dataset(mapping_path: str | Path, out: str | Path, settings: Any) -> 
     table and a ``dataset.yaml`` with the as-of date (and ``auto_renew_extends``), so the folder
     gives every command the same result. ``out`` is replaced atomically; a folder that is not
     empty and not an earlier import is never overwritten."""
-    import shutil
-    import tempfile
-
-    from cs_analysis.data.dataset import build_dataset, check_options
-    from cs_analysis.data.io import DATASET_FILE, write_frame, write_text
-
     mapping = load_mapping(mapping_path)
     options = check_options(mapping.options, mapping.path.name)
     raw = {name: map_table(mapping, name) for name in mapping.tables}
