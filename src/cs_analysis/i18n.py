@@ -140,6 +140,9 @@ REPORT: dict[str, tuple[str, str]] = {
                      "monthly subscriptions).", "契約データ (contracts) がないため、契約更新と確定済みの増減は表示できません"
                      "（MRRは月次の subscriptions から計算しています）。"),
     "no_renewals": ("No contract comes up for renewal in the months ahead.", "今後の対象期間に更新を迎える契約はありません。"),
+    "renewal_calendar": ("Renewal calendar: contracts ending in the months ahead", "更新カレンダー（今後の契約終了）"),
+    "forecast_backtest": ("Forecast backtest: the error of forecasts made at past dates",
+                          "予測のバックテスト（過去の時点で行った予測の誤差）"),
     "account": ("Account", "顧客"),
     "product": ("Product", "製品"),
     "end_date": ("End date", "契約終了日"),
