@@ -101,3 +101,12 @@ def test_renewals_reconcile_with_the_ledger_on_the_demo_as_contracts(tmp_path):
     tidy = engine.kpis("FY2025Q4")
     k = tidy[tidy["segment_by"] == "all"].set_index("kpi")["value"]
     assert k["renewals_due_contracts"] > 0 and 0 < k["gross_renewal_rate"] <= k["net_renewal_rate"]
+
+
+def test_downsell_and_upsell_at_renewal_gross_below_net_below_100(tmp_path):
+    ds = _dataset(tmp_path, HEADER + "A,core,2024-04-01,2025-03-31,100,,\nA,core,2025-04-01,,150,,\n"
+                  "B,core,2024-04-01,2025-03-31,100,,\nB,core,2025-04-01,,20,,\n", as_of="2025-06-30")
+    k = compute_kpis(ds, "2025-03", Settings()).set_index("kpi")["value"]
+    assert k["gross_renewal_rate"] == 60.0  # min(150, 100) + 20 over 200
+    assert k["net_renewal_rate"] == 85.0  # 150 + 20 over 200
+    assert k["gross_renewal_rate"] < k["net_renewal_rate"] < 100
