@@ -180,6 +180,8 @@ def lookup(name: str) -> Kpi:
     return kpi._replace(en=kpi.en.format(member=member), ja=kpi.ja.format(member=member))
 ACTIVITY = ["mrr_start", "mrr_end", "churned_mrr", "new_mrr", "reactivation_mrr", "nps_responses",
             "referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"]
+RENEWAL_KPIS = [k for k in KPIS if k.startswith(("renewals_", "renewed_")) or k.endswith("_renewal_rate")
+                or k == "early_cancellations"]  # only with contracts (kpis.renewals)
 HEALTH_KPIS = [k for k in KPIS if k.startswith(("health_", "caution_", "target_", "onboarding_", "median_days",
                                                 "no_contact"))]
 
