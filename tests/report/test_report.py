@@ -177,3 +177,29 @@ def test_kernel_output_goes_to_its_log_not_the_terminal(tmp_path: Path, capfd):
     captured = capfd.readouterr()
     assert "from-the-kernel" not in captured.out + captured.err
     assert "KeyboardInterrupt" not in captured.out + captured.err
+
+
+def _tables(html: str) -> list[str]:
+    return re.findall(r"<table.*?</table>", html, re.S)
+
+
+def test_tables_are_presented_no_index_no_raw_identifiers_no_raw_floats(run: Path):
+    """Every table of every page: no index column (pandas' row headers), headers in words (no
+    raw identifiers such as churn_probability), every number formatted (no 0.548160)."""
+    for page in sorted(run.glob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        for table in _tables(html):
+            assert "row_heading" not in table and not re.search(r"<th>\s*\d+\s*</th>", table), page.name
+            headers = re.findall(r"<th[^>]*>(.*?)</th>", table, re.S)
+            assert not [h for h in headers if re.fullmatch(r"\s*[a-z]+(_[a-z0-9]+)+\s*", h)], (page.name, headers)
+            cells = re.findall(r"<td[^>]*>(.*?)</td>", table, re.S)
+            assert not [c for c in cells if re.fullmatch(r"\s*-?\d+\.\d{5,}\s*", c)], (page.name, cells[:20])
+            assert not [c for c in cells if re.search(r"(^|\s)-[¥\d]", c)], page.name  # one minus sign: −
+
+
+def test_the_quarterly_report_links_every_page_of_the_run(run: Path):
+    html = (run / "quarterly_report.html").read_text(encoding="utf-8")
+    links = set(re.findall(r'href="([^"#]+\.html)"', html))
+    pages = {p.name for p in run.glob("*.html")}
+    assert links == pages, (links ^ pages)
+    assert "renewals_forecast.html" in links and segment_file_name("size", "SMB") + ".html" in links

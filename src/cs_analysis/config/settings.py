@@ -69,6 +69,7 @@ class Settings:
     renewal_grace_days: int = 0
     cohort_grain: str = "month"
     renewal_notice_days: int = 30
+    small_base_accounts: int = 20
     health: Scorecard = field(default_factory=default_scorecard)
 
     def __post_init__(self) -> None:
@@ -98,6 +99,8 @@ class Settings:
             problems.append("need 0 < risk_high_share <= risk_medium_share <= 1")
         if self.cohort_grain not in ("month", "quarter", "year"):
             problems.append(f"cohort_grain must be month, quarter or year, got {self.cohort_grain!r}")
+        if self.small_base_accounts < 0:
+            problems.append("small_base_accounts must be >= 0")
         if not 0 <= self.renewal_notice_days <= 366:
             problems.append("renewal_notice_days must be 0..366")
         if not 0 <= self.renewal_grace_days <= 366:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from cs_analysis.kpis.quantities import Inputs, mean_monthly_rate, rate, ratio
 
@@ -180,6 +181,34 @@ def lookup(name: str) -> Kpi:
     return kpi._replace(en=kpi.en.format(member=member), ja=kpi.ja.format(member=member))
 ACTIVITY = ["mrr_start", "mrr_end", "churned_mrr", "new_mrr", "reactivation_mrr", "nps_responses",
             "referral_touchpoints", "tickets_opened", "objectives_due", "objectives_overdue"]
+# the accounts (or answers, contracts) a rate is computed on: a rate over fewer than the setting
+# small_base_accounts is marked as small-base in reports
+_START = ("customer_churn_rate", "avg_monthly_churn_rate", "license_churn_rate", "revenue_churn_rate",
+          "net_revenue_churn_rate", "customer_retention_rate", "nrr", "grr", "upsell_rate", "cross_sell_rate")
+BASE_OF: dict[str, str] = {
+    **dict.fromkeys(_START, "active_accounts_start"),
+    "nps": "nps_responses",
+    "objectives_on_time_rate": "objectives_due",
+    "onboarding_completion_rate": "active_accounts_end",
+    "gross_renewal_rate": "renewals_due_accounts",
+    "net_renewal_rate": "renewals_due_accounts",
+    "arpa": "active_accounts_end",
+    "ltv": "active_accounts_end",
+}
+
+
+def small_base(tidy: pd.DataFrame, threshold: int) -> np.ndarray:
+    """Per row of a tidy KPI frame, whether its KPI is a rate computed on fewer than
+    ``threshold`` accounts (its base KPI, :data:`BASE_OF`, of the same period and segment)."""
+    keys = ["period", "segment_by", "segment"]
+    base = tidy[tidy["kpi"].isin(set(BASE_OF.values()))]
+    base = pd.to_numeric(base.set_index([*keys, "kpi"])["value"], errors="coerce")
+    wanted = pd.MultiIndex.from_arrays([tidy["period"], tidy["segment_by"], tidy["segment"],
+                                        tidy["kpi"].map(BASE_OF)])
+    n = base.reindex(wanted).to_numpy(dtype=float)
+    return tidy["kpi"].isin(BASE_OF).to_numpy() & (n < threshold)
+
+
 RENEWAL_KPIS = [k for k in KPIS if k.startswith(("renewals_", "renewed_")) or k.endswith("_renewal_rate")
                 or k == "early_cancellations"]  # only with contracts (kpis.renewals)
 HEALTH_KPIS = [k for k in KPIS if k.startswith(("health_", "caution_", "target_", "onboarding_", "median_days",

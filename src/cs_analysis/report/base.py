@@ -25,7 +25,7 @@ from cs_analysis.data.dataset import Dataset, load_dataset
 from cs_analysis.data.io import atomic_path, write_frame
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.kpis.registry import lookup
-from cs_analysis.report.formatting import format_value, kpi_table, md_escape
+from cs_analysis.report.formatting import SMALL_BASE_MARK, Table, format_value, kpi_table, md_escape, present
 
 
 def default_data() -> str:
@@ -109,7 +109,26 @@ class ReportBase:
     def kpi_view(self, tidy: pd.DataFrame) -> pd.DataFrame:
         """Formatted wide view of tidy KPIs: one row per KPI (labels in the report language), one
         column per segment."""
-        return kpi_table(tidy, self.settings.currency, self.lang, total=self.t("value"))
+        return kpi_table(tidy, self.settings.currency, self.lang, total=self.t("value"),
+                         small_base_accounts=self.settings.small_base_accounts)
+
+    def show(self, frame: pd.DataFrame, caption: str | None = None) -> Table:
+        """A formatted frame as the report shows it: no index column, text escaped, optional
+        caption (:class:`~cs_analysis.report.formatting.Table`)."""
+        return Table(frame, caption)
+
+    def present(self, frame: pd.DataFrame, spec: dict[str, str]) -> Table:
+        """``frame``'s ``spec`` columns formatted by unit under localized headers
+        (:func:`~cs_analysis.report.formatting.present`)."""
+        return present(frame, spec, self.lang, self.settings.currency)
+
+    def kpi_display(self, tidy: pd.DataFrame) -> Table:
+        """The KPI view of ``tidy`` for display: the KPI labels as the first column, small-base
+        rates marked and explained in the caption."""
+        view = self.kpi_view(tidy).reset_index()
+        note = self.t("small_base_note").format(n=self.settings.small_base_accounts)
+        marked = view.iloc[:, 1:].apply(lambda c: c.str.endswith(SMALL_BASE_MARK)).to_numpy().any()
+        return self.show(view, note if marked else None)
 
     def level_labels(self) -> dict[int, str]:
         """Health level → "4 良好" (or "4 Good")."""

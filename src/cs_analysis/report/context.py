@@ -19,6 +19,7 @@ from cs_analysis import i18n
 from cs_analysis.errors import ReportError
 from cs_analysis.report.base import ReportBase, default_data
 from cs_analysis.report.formatting import md_escape
+from cs_analysis.report.pages import run_pages
 from cs_analysis.report.sections import (
     HEADLINE,
     HealthSection,
@@ -63,6 +64,20 @@ class ReportContext(ReportBase):
         if not self.out:
             raise ReportError("prepare() needs the report folder (out)")
         _ = self.risks.accounts  # trains (or loads) the model and caches the at-risk list
+
+    def index(self, segments: str = "size,touch_tier") -> str:
+        """Markdown links to every page of the run (report.pages; the segment pages of
+        ``segments``, comma-separated, as the run was given them), this one first."""
+        by = [b.strip() for b in segments.split(",") if b.strip()]
+        if "size" in by and not self.has_size:
+            by.remove("size")
+        lines = [f"**{md_escape(self.t('index'))}**", ""]
+        for page in run_pages(self.engine, self.period, by):
+            title = self.t(page.notebook)
+            if page.segment_by is not None:
+                title = f"{title}: {page.segment_by} = {page.segment}"
+            lines.append(f"- [{md_escape(title)}]({page.name}.html)")
+        return "\n".join(lines)
 
     def summary(self) -> str:
         """The quarterly report's opening paragraph as Markdown, in the report's language, from

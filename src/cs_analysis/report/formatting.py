@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import math
 import re
 
+import numpy as np
 import pandas as pd
 
-from cs_analysis.kpis.registry import KPIS, lookup
+from cs_analysis.kpis.registry import KPIS, lookup, small_base
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 
 
+MINUS = "\u2212"  # the one minus sign of every displayed number (−, not the hyphen -)
+
+
 def format_value(value: object, unit: str, currency: str = "JPY") -> str:
-    """``¥1,234,567`` / ``12.3%`` / ``1,234`` / ``+12.3`` (NPS); "—" when undefined."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """``¥1,234,567`` / ``12.3%`` / ``1,234`` / ``+12.3`` (NPS); "—" when undefined; negative
+    numbers with the minus sign − (``−¥1,200``, ``−3.5%``).
+
+    >>> format_value(-1200, "money"), format_value(-3.25, "percent"), format_value(None, "count")
+    ('−¥1,200', '−3.2%', '—')
+    """
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "—"
     x = float(value)  # type: ignore[arg-type]
+    if math.isnan(x):
+        return "—"
     if unit == "money":
         symbol = CURRENCY_SYMBOLS.get(currency)
         text = f"{abs(x):,.0f}"
-        sign = "-" if x < 0 else ""
+        sign = MINUS if round(x) < 0 else ""
         return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency}"
     if unit == "percent":
-        return f"{x:.1f}%"
-    if unit == "score":
-        return f"{x:+.1f}"
-    return f"{x:,.0f}"
+        text = f"{x:.1f}%"
+    elif unit == "score":
+        text = f"{x:+.1f}"
+    elif unit == "ratio":
+        text = f"{x:.3f}"
+    else:
+        text = f"{x:,.0f}"
+    return text.replace("-", MINUS)
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~$])")  # inline markup, links, tables, math
@@ -52,12 +68,20 @@ def kpi_label(kpi: str, lang: str = "ja") -> str:
     return {"ja": ja, "en": en}.get(lang, f"{ja} / {en}")
 
 
-def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", total: str = "all") -> pd.DataFrame:
+SMALL_BASE_MARK = " *"
+
+
+def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", total: str = "all",
+              small_base_accounts: int = 0) -> pd.DataFrame:
     """Wide, formatted view of a tidy KPI frame: one row per KPI (labels in ``lang``), one column
-    per segment (``by=segment``; the total column is called ``total``)."""
+    per segment (``by=segment``; the total column is called ``total``). A rate computed on fewer
+    than ``small_base_accounts`` accounts ends in " *" (small base; kpis.registry.BASE_OF)."""
     frame = tidy.copy()
     units = {k: lookup(k).unit for k in frame["kpi"].unique()}
     frame["text"] = [format_value(v, units[k], currency) for k, v in zip(frame["kpi"], frame["value"], strict=True)]
+    if small_base_accounts and len(frame):
+        mark = np.asarray(small_base(frame, small_base_accounts)) & frame["value"].notna().to_numpy()
+        frame.loc[mark, "text"] = frame.loc[mark, "text"] + SMALL_BASE_MARK
     frame["column"] = [total if b == "all" else f"{b}={s}" for b, s in zip(frame["segment_by"], frame["segment"], strict=True)]
     wide = frame.pivot_table(index="kpi", columns="column", values="text", aggfunc="first", sort=False)
     members = [k for k in dict.fromkeys(frame["kpi"]) if k not in KPIS]  # family members, in data order
@@ -67,3 +91,60 @@ def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", tot
     wide.index.name = "KPI"
     wide.columns.name = None
     return wide
+
+
+def present(frame: pd.DataFrame, spec: dict[str, str], lang: str, currency: str = "JPY"):
+    """``frame`` as people read it: only the columns of ``spec`` (column → unit: money, percent,
+    prob (0–1 shown as %), count, days, date, level, ratio, score or text), each formatted by its
+    unit, headers from :data:`cs_analysis.i18n.COLUMNS` in ``lang``, no index column. Returns a
+    pandas Styler (what a notebook shows); text from the data is HTML-escaped."""
+    from cs_analysis import i18n
+
+    days = i18n.pick(i18n.DAYS_UNIT, lang)
+    levels = {k: f"{k} {i18n.pick(v, lang)}" for k, v in i18n.LEVELS.items()}
+
+    def cell(value: object, unit: str) -> str:
+        if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        if unit in ("money", "percent", "count", "score", "ratio"):
+            return format_value(value, unit, currency)
+        if unit == "prob":
+            return format_value(float(value) * 100, "percent")  # type: ignore[arg-type]
+        if unit == "days":
+            return f"{format_value(value, 'count')}{days}"
+        if unit == "date":
+            return "—" if pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"  # type: ignore[arg-type]
+        if unit == "level":
+            return levels.get(int(value), str(value))  # type: ignore[call-overload]
+        return str(value)
+
+    out = pd.DataFrame({
+        i18n.pick(i18n.COLUMNS.get(col, (col, col)), lang): [cell(v, unit) for v in frame[col]]
+        for col, unit in spec.items() if col in frame.columns
+    })
+    return Table(out)
+
+
+class Table:
+    """A formatted table as a report shows it: HTML without the index column, every cell and
+    header HTML-escaped, an optional caption; plain text without the index for consoles. The
+    HTML's ids derive from the content, so the same data gives the same report."""
+
+    def __init__(self, frame: pd.DataFrame, caption: str | None = None):
+        self.frame, self.caption = frame, caption
+
+    def _repr_html_(self) -> str:
+        digest = hashlib.sha256(pd.util.hash_pandas_object(self.frame.astype(str), index=False).to_numpy().tobytes()
+                                + str(list(self.frame.columns)).encode() + str(self.caption).encode()).hexdigest()
+        styler = (self.frame.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
+                  .set_uuid(digest[:10]))
+        if self.caption:
+            styler = styler.set_caption(html.escape(self.caption))
+        return styler.to_html()
+
+    def __repr__(self) -> str:
+        text = self.frame.to_string(index=False)
+        return f"{self.caption}\n{text}" if self.caption else text
+
+    def __len__(self) -> int:
+        return len(self.frame)

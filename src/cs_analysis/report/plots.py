@@ -17,18 +17,40 @@ matplotlib.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.s
 LEVEL_COLORS = {4: "#2e7d32", 3: "#8bc34a", 2: "#ffb300", 1: "#d32f2f"}
 
 
+MOVEMENT_COLORS = {"total": "#546e7a", "up": "#2e7d32", "down": "#d32f2f"}
+
+
 def mrr_waterfall(steps: list[tuple[str, float]], title: str) -> Figure:
-    """Bridge from MRR at start to MRR at end: first and last steps are totals, the rest
-    signed movements (positive up, negative down)."""
+    """Bridge from MRR at start to MRR at end: first and last steps are totals, the rest signed
+    movements (positive up, negative down) floating from the running total. The axis starts just
+    below the lowest level reached (totals are cut there, the cut marked), so the movements are
+    readable; each bar is labelled with its amount."""
     fig = Figure(figsize=(8, 4))
     ax = fig.subplots()
+    levels, running = [], 0.0
+    for i, (_, value) in enumerate(steps):
+        total = i in (0, len(steps) - 1)
+        running = value if total else running + value
+        levels.append(running)
+    low, high = min(levels), max(levels)
+    moves = max([abs(v) for i, (_, v) in enumerate(steps) if 0 < i < len(steps) - 1] + [0.0])
+    floor = max(0.0, low - max(3 * moves, 0.02 * high))
     running = 0.0
     for i, (label, value) in enumerate(steps):
         total = i in (0, len(steps) - 1)
-        bottom = 0.0 if total else (running if value >= 0 else running + value)
-        color = "#546e7a" if total else ("#2e7d32" if value >= 0 else "#d32f2f")
-        ax.bar(plain_label(label), abs(value) if not total else value, bottom=bottom, color=color)
+        if total:
+            bottom, height, color = floor, value - floor, MOVEMENT_COLORS["total"]
+        else:
+            bottom, height = (running, value) if value >= 0 else (running + value, -value)
+            color = MOVEMENT_COLORS["up" if value >= 0 else "down"]
+        ax.bar(plain_label(label), height, bottom=bottom, color=color)
+        sign = "" if total else ("+" if value >= 0 else "\u2212")
+        ax.annotate(f"{sign}{abs(value) / 1e6:,.2f}M", (i, bottom + height), ha="center", va="bottom", fontsize=8,
+                    xytext=(0, 2), textcoords="offset points")
         running = value if total else running + value
+    ax.set_ylim(floor, high + max(moves, 0.01 * high) * 1.2)
+    if floor > 0:  # the axis does not start at zero: say so where the totals are cut
+        ax.spines["bottom"].set_linestyle((0, (4, 2)))
     ax.set_title(plain_label(title))
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e6:,.1f}M"))
     ax.tick_params(axis="x", rotation=20)

@@ -12,7 +12,6 @@ never by a failed run (that one is kept as ``<period>.failed``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -29,13 +28,16 @@ from typing import IO
 
 from traitlets.config import Config
 
+from cs_analysis.core.periods import Period
 from cs_analysis.errors import CsAnalysisError, ReportError
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.model.persistence import package_versions
 from cs_analysis.report.context import ReportContext
+from cs_analysis.report.pages import NOTEBOOKS, SEGMENT_NOTEBOOK, run_pages, segment_file_name
 
-NOTEBOOKS = ("quarterly_report", "kpi_overview", "health_review", "model_review", "at_risk", "renewals_forecast")
-SEGMENT_NOTEBOOK = "segment_analysis"
+__all__ = ["NOTEBOOKS", "SEGMENT_NOTEBOOK", "RunResult", "notebooks_dir", "period_lock", "run_report",
+           "segment_file_name"]
+
 KERNEL = "python3"
 # CurveZMQ-encrypted kernel channels where the kernel supports them (ipykernel 7 warns otherwise)
 KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto"}})
@@ -67,10 +69,17 @@ def _git_commit() -> str:
 
 
 def _html(notebook: Path) -> None:
+    """The notebook's HTML, without code. The cell papermill injects gets a random id: it is
+    given a stable one first, so the same data gives the same report."""
+    import nbformat
     from nbconvert import HTMLExporter
 
+    nb = nbformat.read(notebook, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell["id"] = f"injected-parameters-{i}"
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_filename(str(notebook))
+    body, _ = exporter.from_notebook_node(nb)
     notebook.with_suffix(".html").write_text(body, encoding="utf-8")
 
 
@@ -88,32 +97,20 @@ class Job:
     timeout: int
 
 
-SLUG_CHARS = 40  # characters of a segment's name kept in its notebook's file name
-
-
-def segment_file_name(by: str, segment: str) -> str:
-    """The output name of a segment's notebook: readable, unique, bounded and stable — a slug of
-    the segmentation and segment (letters and digits of any script, at most ``SLUG_CHARS`` each)
-    plus a short hash of both exact values, so ``IT/通信`` and ``IT 通信`` never share a file."""
-    def slug(text: str) -> str:
-        kept = "".join(c if c.isalnum() else "_" for c in text)
-        return "_".join(part for part in kept.split("_") if part)[:SLUG_CHARS] or "x"
-
-    digest = hashlib.sha256(f"{by}\0{segment}".encode()).hexdigest()[:8]
-    return f"{SEGMENT_NOTEBOOK}_{slug(by)}_{slug(segment)}_{digest}"
-
-
-def _jobs(engine: KpiEngine, period: str, segmentations: list[str], base: dict, folder: Path,
+def _jobs(engine: KpiEngine, period: Period, segmentations: list[str], base: dict, folder: Path,
           timeout: int) -> list[Job]:
-    """One job for every notebook and every segment."""
+    """One job for every page of the run (report.pages): the quarterly report also gets the
+    segmentations, for its index of the run's pages."""
     nbdir = notebooks_dir()
-    specs = [(name, name, base) for name in NOTEBOOKS]
-    frame = engine.kpis(period, segmentations)
-    for by in segmentations:
-        for segment in frame.loc[frame["segment_by"] == by, "segment"].drop_duplicates():
-            specs.append((segment_file_name(by, str(segment)), SEGMENT_NOTEBOOK,
-                          {**base, "segment_by": by, "segment": str(segment)}))
-    return [Job(name, nbdir / f"{nb}.ipynb", params, folder, timeout) for name, nb, params in specs]
+    jobs = []
+    for page in run_pages(engine, period, segmentations):
+        params = dict(base)
+        if page.segment_by is not None:
+            params.update(segment_by=page.segment_by, segment=page.segment)
+        if page.notebook == "quarterly_report":
+            params["segments"] = ",".join(segmentations)
+        jobs.append(Job(page.name, nbdir / f"{page.notebook}.ipynb", params, folder, timeout))
+    return jobs
 
 
 def kernel_manager_class(log: IO[bytes]) -> type:
@@ -310,7 +307,7 @@ def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, t
     except OSError as exc:
         raise ReportError(f"{tmp}: cannot create the run's folder: {exc.strerror}") from None
     try:
-        all_jobs = _jobs(engine, label, segmentations, {**base, "out": str(tmp)}, tmp, timeout)
+        all_jobs = _jobs(engine, p, segmentations, {**base, "out": str(tmp)}, tmp, timeout)
         result = RunResult(target, notes=notes)
         ctx.out = str(tmp)
         preparation = _prepare(ctx)

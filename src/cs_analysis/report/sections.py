@@ -9,6 +9,7 @@ notebook's kernel that needs neither starts in about half the time.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -16,8 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from IPython.display import Image, Markdown
+from IPython.display import HTML, Image, Markdown
 
+from cs_analysis import i18n
+from cs_analysis.core.ledger import mrr_ledger
 from cs_analysis.errors import SegmentError
 from cs_analysis.kpis.cohorts import Cohorts, cohort_retention
 from cs_analysis.kpis.engine import kpi_changes, monthly_trend
@@ -33,7 +36,7 @@ from cs_analysis.model.forecast import (
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
-from cs_analysis.report.formatting import format_value, kpi_label, md_escape
+from cs_analysis.report.formatting import Table, format_value, kpi_label, md_escape
 
 if TYPE_CHECKING:
     from cs_analysis.health.review import Backtest
@@ -41,6 +44,8 @@ if TYPE_CHECKING:
 HEADLINE = ["mrr_end", "net_new_mrr", "customer_churn_rate", "revenue_churn_rate", "nrr", "grr",
             "churned_accounts", "lost_revenue", "nps", "upsell_mrr", "cross_sell_mrr", "ltv",
             "caution_or_action_accounts_end", "target_achievement_rate"]
+METRIC_UNITS = {"model": "text", "roc_auc": "ratio", "pr_auc": "ratio", "top10_capture": "prob", "lift_top10": "ratio",
+                "brier": "ratio", "ece": "ratio", "rows": "count", "churn_rate": "prob"}
 TREND_KPIS = ["customer_churn_rate", "revenue_churn_rate", "nrr", "grr", "mrr_end", "nps", "active_accounts_end"]
 
 
@@ -64,22 +69,25 @@ class KpiSection:
         """The monthly trend of the charted KPIs (computed once per run, then read from its cache)."""
         return self.base.cached("trend", lambda: monthly_trend(self.base.engine, kpis=TREND_KPIS))
 
-    def view(self, tidy: pd.DataFrame) -> pd.DataFrame:
-        """Formatted wide view: one row per KPI (labels in the report language), one column per segment."""
-        return self.base.kpi_view(tidy)
+    def view(self, tidy: pd.DataFrame) -> Table:
+        """Formatted wide view for display: one row per KPI (labels in the report language), one
+        column per segment; small-base rates marked."""
+        return self.base.kpi_display(tidy)
 
     def segment_vs_all(self, by: str, segment: str) -> pd.DataFrame:
         """The segment's KPIs beside the whole company's (saves tables/kpis_<by>.csv)."""
         tidy = self.base.table(self.tidy((by,)), f"kpis_{by}")
-        view = self.view(tidy)
+        view = self.base.kpi_view(tidy)
         column = f"{by}={segment}"
         if column not in view.columns:
             known = ", ".join(c.split("=", 1)[1] for c in view.columns if "=" in c)
             raise SegmentError(f"no segment {segment!r} in {by} for {self.base.period.label}; segments: {known}")
-        return view[[view.columns[0], column]]
+        wanted = tidy[(tidy["segment_by"] == "all") | (tidy["segment"].astype(str) == segment)]
+        return self.base.kpi_display(wanted[wanted["segment_by"].isin(["all", by])])
 
-    def headline(self) -> pd.DataFrame:
-        """The headline KPIs with previous-period and year-ago values and changes, formatted."""
+    def headline(self) -> Table:
+        """The headline KPIs with previous-period and year-ago values and changes, formatted
+        (saves tables/headline.csv)."""
         b = self.base
         ch = self.changes[self.changes["segment_by"] == "all"].set_index("kpi")
         rows = []
@@ -97,7 +105,71 @@ class KpiSection:
                 b.t("year_ago"): b.fmt(kpi, r["year_ago"]),
                 b.t("change_yoy"): _delta(r["change_yoy"], delta_unit, b.settings.currency),
             })
-        return pd.DataFrame(rows)
+        return b.show(b.table(pd.DataFrame(rows), "headline"))
+
+    def cards(self) -> HTML:
+        """The headline KPIs as cards: value, change vs the previous period and vs a year ago,
+        with an arrow and a colour by whether the change is good news (the registry's direction)."""
+        b = self.base
+        ch = self.changes[self.changes["segment_by"] == "all"].set_index("kpi")
+        cards = []
+        for kpi in HEADLINE:
+            if kpi not in ch.index:
+                continue
+            r, unit, direction = ch.loc[kpi], KPIS[kpi].unit, KPIS[kpi].direction
+            delta_unit = "points" if unit == "percent" else unit
+            deltas = []
+            for key, label in (("change_pop", "previous"), ("change_yoy", "year_ago")):
+                value = r[key]
+                if value is None or (isinstance(value, float) and np.isnan(value)):
+                    deltas.append(f'<div class="d">{html.escape(b.t(label))}: —</div>')
+                    continue
+                good = None if direction is None or value == 0 else (value > 0) == (direction == "up")
+                color = {True: "#2e7d32", False: "#c62828", None: "#616161"}[good]
+                arrow = "▲" if value > 0 else ("▼" if value < 0 else "＝")
+                text = _delta(value, delta_unit, b.settings.currency)
+                deltas.append(f'<div class="d" style="color:{color}">{arrow} {html.escape(text)} '
+                              f'<span class="l">{html.escape(b.t(label))}</span></div>')
+            cards.append(f'<div class="card"><div class="k">{html.escape(kpi_label(kpi, b.lang))}</div>'
+                         f'<div class="v">{html.escape(b.fmt(kpi, r["value"]))}</div>{"".join(deltas)}</div>')
+        style = ("<style>.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #ddd;border-radius:6px;"
+                 "padding:8px 12px;min-width:170px}.card .k{font-size:12px;color:#555}.card .v{font-size:20px;"
+                 "font-weight:600;margin:2px 0}.card .d{font-size:12px}.card .l{color:#777}</style>")
+        return HTML(style + '<div class="cards">' + "".join(cards) + "</div>")
+
+    def what_moved(self, n: int = 5) -> Table:
+        """The largest contributors to the period's churned and expansion MRR: the segments of each
+        available segmentation (size, touch tier) and the accounts behind the biggest movements."""
+        b = self.base
+        by = [s for s in ("size", "touch_tier") if s != "size" or b.has_size]
+        tidy = self.tidy(tuple(by))
+        rows = []
+        for kpi in ("churned_mrr", "expansion_mrr"):
+            seg = tidy[(tidy["kpi"] == kpi) & (tidy["segment_by"] != "all")]
+            seg = seg.assign(v=pd.to_numeric(seg["value"], errors="coerce")).sort_values("v", ascending=False)
+            total = pd.to_numeric(tidy[(tidy["kpi"] == kpi) & (tidy["segment_by"] == "all")]["value"]).sum()
+            for r in seg.head(n).itertuples():
+                if r.v > 0:
+                    rows.append({"what": kpi_label(kpi, b.lang), "who": f"{r.segment_by} = {r.segment}",
+                                 "amount": r.v, "share": r.v / total * 100 if total else np.nan})
+        ledger = mrr_ledger(b.engine.cube)
+        months = ledger["month"].dt.to_period("M")
+        moves = ledger[(months >= b.period.first) & (months <= b.period.last)]
+        names = b.dataset.accounts.set_index("account_id")["name"]
+        for movement, kpi in (("churn", "churned_mrr"), ("expansion", "expansion_mrr")):
+            top = (moves[moves["movement"] == movement].groupby("account_id")["amount"].sum()
+                   .sort_values(ascending=False).head(n))
+            total = moves.loc[moves["movement"] == movement, "amount"].sum()
+            for account, amount in top.items():
+                rows.append({"what": kpi_label(kpi, b.lang), "who": f"{names.get(account, account)} ({account})",
+                             "amount": amount, "share": amount / total * 100 if total else np.nan})
+        frame = pd.DataFrame(rows, columns=["what", "who", "amount", "share"])
+        b.table(frame, "what_moved")
+        return b.show(pd.DataFrame({
+            b.t("movement"): frame["what"], b.t("contributor"): frame["who"],
+            b.t("amount"): frame["amount"].map(lambda v: b.fmt("mrr_end", v)),
+            b.t("share_of_total"): frame["share"].map(lambda v: format_value(v, "percent")),
+        }))
 
     def churn_reasons(self) -> pd.DataFrame | Markdown:
         """Churned accounts and MRR of the period per cancellation reason (kpis.cancellations),
@@ -115,12 +187,13 @@ class KpiSection:
         total = wide["churned_mrr_by_reason"].sum()
         wide = wide.sort_values("churned_mrr_by_reason", ascending=False)
         b.table(wide.reset_index(), "churn_reasons")
-        return pd.DataFrame({
+        return b.show(pd.DataFrame({
+            b.t("reason"): wide.index,
             b.t("churned_accounts"): wide["churned_accounts_by_reason"].map(lambda v: b.fmt("churned_accounts", v)),
             b.t("churned_mrr"): wide["churned_mrr_by_reason"].map(lambda v: b.fmt("churned_mrr", v)),
             b.t("share"): (wide["churned_mrr_by_reason"] / total * 100 if total else wide["churned_mrr_by_reason"] * 0
                            ).map(lambda v: format_value(v, "percent")),
-        }).rename_axis(b.t("reason"))
+        }))
 
     def waterfall(self) -> Image:
         b = self.base
@@ -153,10 +226,10 @@ class HealthSection:
         """Every account's health at the period's end (scorer output)."""
         return self.base.engine.scorer.at(self.base.end_day)
 
-    def kpis(self) -> pd.DataFrame:
+    def kpis(self) -> Table:
         """The health KPIs of the period (levels, caution/action start vs end, targets, onboarding)."""
         tidy = self.base.engine.kpis(self.base.period)
-        return self.base.kpi_view(tidy[tidy["kpi"].isin(HEALTH_KPIS)])
+        return self.base.kpi_display(tidy[tidy["kpi"].isin(HEALTH_KPIS)])
 
     def mix(self, by: str = "size") -> Image:
         """Accounts per health level in each ``by`` segment (a stacked bar figure)."""
@@ -169,8 +242,14 @@ class HealthSection:
         from cs_analysis.health.review import transition_matrix
 
         b = self.base
-        matrix = transition_matrix(b.engine.scorer, b.start_day, b.end_day).reset_index()
-        return b.table(matrix, "health_transitions")
+        matrix = transition_matrix(b.engine.scorer, b.start_day, b.end_day)
+        b.table(matrix.reset_index(), "health_transitions")
+        labels = {**b.level_labels(), "churned": b.t("churned")}
+        view = matrix.rename(index=labels, columns=labels)
+        view.columns = [f"{b.t('to')}: {c}" for c in view.columns]
+        view = view.map(lambda v: format_value(v, "count")).reset_index()
+        view = view.rename(columns={view.columns[0]: b.t("from")})
+        return b.show(view, b.t("transitions_caption").format(start=b.start_day.date(), end=b.end_day.date()))
 
     @cached_property
     def backtest(self) -> Backtest:
@@ -178,9 +257,13 @@ class HealthSection:
 
         return backtest(self.base.engine.scorer, horizon_months=self.base.settings.horizon_months)
 
-    def backtest_table(self) -> pd.DataFrame:
+    def backtest_table(self) -> Table:
         bt = self.backtest
-        return self.base.table(bt.by_level.assign(auc=bt.auc), "health_backtest")
+        table = self.base.table(bt.by_level.assign(auc=bt.auc), "health_backtest")
+        shown = self.base.present(table, {"level": "level", "observations": "count", "churned": "count",
+                                          "churn_rate": "percent"})
+        shown.caption = self.base.t("backtest_caption").format(h=bt.horizon_months, auc=format_value(bt.auc, "ratio"))
+        return shown
 
     def backtest_chart(self) -> Image:
         b = self.base
@@ -190,12 +273,25 @@ class HealthSection:
     def no_contact(self) -> pd.DataFrame:
         from cs_analysis.health.review import engagement_gaps
 
-        return self.base.table(engagement_gaps(self.base.engine.scorer, self.base.end_day), "no_contact_accounts")
+        gaps = self.base.table(engagement_gaps(self.base.engine.scorer, self.base.end_day), "no_contact_accounts")
+        return self.base.present(gaps.head(20), {"account_id": "text", "name": "text", "csm_owner": "text",
+                                                 "days_since_contact": "days", "arr": "money"})
 
     def onboarding(self) -> pd.DataFrame:
         from cs_analysis.health.review import onboarding_summary
 
-        return pd.DataFrame([onboarding_summary(self.base.engine.scorer, self.base.end_day)])
+        b = self.base
+        summary = onboarding_summary(b.engine.scorer, b.end_day)
+        if not summary:
+            return Markdown(md_escape(b.t("no_onboarding")))
+        units = {"onboarding_completion_rate": "percent", "median_days_to_onboard": "days",
+                 "onboarding_stuck_accounts": "count"}
+        days = i18n.pick(i18n.DAYS_UNIT, b.lang)
+        return b.show(pd.DataFrame({
+            b.t("kpi"): [kpi_label(k, b.lang) for k in summary],
+            b.t("value"): [format_value(v, "count") + days if units[k] == "days" else format_value(v, units[k])
+                           for k, v in summary.items()],
+        }))
 
 
 @dataclass
@@ -229,11 +325,16 @@ class ModelSection:
         path = self.path
         return load_metadata(path) if path is not None and path.is_file() else self.churn_model.meta
 
-    def backtest(self) -> pd.DataFrame:
-        return self.base.table(pd.DataFrame(list(self.meta.backtest_overall)), "model_backtest")
+    def backtest(self) -> Table:
+        """The candidates, the health-score baseline and (demo data) the oracle on the pooled
+        backtest test rows."""
+        table = self.base.table(pd.DataFrame(list(self.meta.backtest_overall)), "model_backtest")
+        return self.base.present(table, METRIC_UNITS)
 
-    def folds(self) -> pd.DataFrame:
-        return self.base.table(pd.DataFrame(list(self.meta.backtest_folds)), "model_backtest_folds")
+    def folds(self) -> Table:
+        """The same per time-ordered fold."""
+        table = self.base.table(pd.DataFrame(list(self.meta.backtest_folds)), "model_backtest_folds")
+        return self.base.present(table, {"cutoff": "date", **METRIC_UNITS})
 
     def calibration_chart(self) -> Image:
         table = pd.DataFrame(list(self.meta.calibration))
@@ -266,27 +367,31 @@ class RiskSection:
             seg = b.segments(by)
             risk = risk[risk["account_id"].isin(seg.loc[seg[by] == segment, "account_id"])]
         ja = b.lang == "ja"
-        cols = ["account_id", "name", "churn_probability", "risk_tier", "arr_at_risk",
-                "health_level_ja" if ja else "health_level", "touch_tier", "csm_owner",
-                "top_drivers_ja" if ja else "top_drivers", "next_action_ja" if ja else "next_action"]
-        view = risk[cols].head(n).copy()
-        view["churn_probability"] = view["churn_probability"].map(lambda p: f"{p * 100:.1f}%")
-        view["arr_at_risk"] = view["arr_at_risk"].map(lambda x: b.fmt("mrr_end", x))
-        return view
+        view = risk.head(n).assign(risk_tier=risk["risk_tier"].map(
+            lambda t: i18n.pick(i18n.RISK_TIERS.get(t, (t, t)), b.lang)))
+        return b.present(view, {"account_id": "text", "name": "text", "churn_probability": "prob", "risk_tier": "text",
+                                "arr_at_risk": "money", "health_level": "level", "touch_tier": "text",
+                                "csm_owner": "text", "top_drivers_ja" if ja else "top_drivers": "text",
+                                "next_action_ja" if ja else "next_action": "text"})
 
-    def by_owner_tier(self) -> pd.DataFrame:
-        """ARR at risk and accounts per owner and touch tier."""
-        risk = self.accounts.assign(csm_owner=self.accounts["csm_owner"].fillna("(none)"))
-        return (risk.groupby(["csm_owner", "touch_tier"])
-                .agg(accounts=("account_id", "size"), high_risk=("risk_tier", lambda t: int((t == "high").sum())),
-                     arr_at_risk=("arr_at_risk", "sum"))
-                .reset_index().sort_values("arr_at_risk", ascending=False, ignore_index=True))
+    def by_owner_tier(self) -> Table:
+        """ARR at risk and accounts per owner and touch tier (saves tables/at_risk_by_owner_tier.csv)."""
+        risk = self.accounts.assign(csm_owner=self.accounts["csm_owner"].fillna(self.base.t("unassigned")))
+        table = (risk.groupby(["csm_owner", "touch_tier"])
+                 .agg(accounts=("account_id", "size"), high_risk=("risk_tier", lambda t: int((t == "high").sum())),
+                      arr_at_risk=("arr_at_risk", "sum"))
+                 .reset_index().sort_values("arr_at_risk", ascending=False, ignore_index=True))
+        self.base.table(table, "at_risk_by_owner_tier")
+        return self.base.present(table, {"csm_owner": "text", "touch_tier": "text", "accounts": "count",
+                                         "high_risk": "count", "arr_at_risk": "money"})
 
-    def driver_counts(self) -> pd.Series:
+    def driver_counts(self) -> Table:
         """How often each driver appears among the high-risk accounts."""
         column = "top_drivers_ja" if self.base.lang == "ja" else "top_drivers"
         high = self.accounts[self.accounts["risk_tier"] == "high"][column]
-        return high.str.split("; ").explode().value_counts().head(10)
+        counts = high.str.split("; ").explode().value_counts().head(10)
+        return self.base.present(pd.DataFrame({"driver": counts.index, "count": counts.to_numpy()}),
+                                 {"driver": "text", "count": "count"})
 
     def by_owner_chart(self) -> Image:
         risk = self.accounts
@@ -371,6 +476,7 @@ class RenewalSection:
             b.t("end_date"): cal["end_date"].dt.strftime("%Y-%m-%d"),
             b.t("days_to_renewal"): cal["days_to_renewal"].astype(int),
             b.t("arr_due"): cal["arr_due"].map(money),
+            b.t("auto_renew"): cal["auto_renew"].map({True: b.t("yes"), False: b.t("no")}).fillna("—"),
             b.t("notice_deadline"): cal["notice_deadline"].dt.strftime("%Y-%m-%d"),
             b.t("owner"): cal["csm_owner"].fillna("—"),
             b.t("health_level"): cal["health_level"].map(lambda v: b.level_labels().get(int(v), "—")
@@ -378,7 +484,7 @@ class RenewalSection:
             b.t("churn_probability"): cal["churn_probability"].map(lambda v: format_value(v * 100, "percent")),
             b.t("expected_renewal_arr"): cal["expected_renewal_arr"].map(money),
         })
-        return view.head(30).style.hide(axis="index") if len(view) else view
+        return b.show(view.head(30))
 
     @cached_property
     def committed(self) -> Committed:
@@ -405,7 +511,7 @@ class RenewalSection:
             b.t("forecast_low"): table["low"].map(money),
             b.t("forecast_base"): table["base"].map(money),
             b.t("forecast_high"): table["high"].map(money),
-        }).style.hide(axis="index")
+        }).pipe(b.show)
 
     def forecast_chart(self) -> Image:
         b = self.base
@@ -433,7 +539,7 @@ class RenewalSection:
             b.t("forecast_dates"): table["dates"],
             b.t("mape_existing"): table["mape_existing"].map(lambda v: format_value(v, "percent")),
             b.t("mape_all"): table["mape_all"].map(lambda v: format_value(v, "percent")),
-        }).style.hide(axis="index")
+        }).pipe(b.show)
 
     def headline(self) -> str:
         """One Markdown line for the quarterly report: ARR up for renewal in the next quarter, its
