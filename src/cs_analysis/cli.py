@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "with dataset.yaml.")
     p.add_argument("--mapping", required=True, type=Path, help="mapping file (YAML); paths in it are relative to it")
     p.add_argument("--out", required=True, type=Path, help="dataset folder to write (new, empty or an earlier import)")
-    p.add_argument("--config", help="settings YAML (currency, renewal_grace_days, ...)")
+    _common(p)
     p.set_defaults(func=_cmd_import)
 
     p = sub.add_parser("demo-data", help="write the simulated demo company",

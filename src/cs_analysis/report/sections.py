@@ -85,18 +85,21 @@ class KpiSection:
         wanted = tidy[(tidy["segment_by"] == "all") | (tidy["segment"].astype(str) == segment)]
         return self.base.kpi_display(wanted[wanted["segment_by"].isin(["all", by])])
 
+    def _headline_rows(self):  # noqa: ANN202 (a generator of (kpi, changes row, unit of its change))
+        """The headline KPIs present in the period's changes: (kpi, its row of ``changes``, the
+        unit of its change: points for rates)."""
+        ch = self.changes[self.changes["segment_by"] == "all"].set_index("kpi")
+        for kpi in HEADLINE:
+            if kpi in ch.index:
+                unit = KPIS[kpi].unit
+                yield kpi, ch.loc[kpi], "points" if unit == "percent" else unit
+
     def headline(self) -> Table:
         """The headline KPIs with previous-period and year-ago values and changes, formatted
         (saves tables/headline.csv)."""
         b = self.base
-        ch = self.changes[self.changes["segment_by"] == "all"].set_index("kpi")
         rows = []
-        for kpi in HEADLINE:
-            if kpi not in ch.index:
-                continue
-            r = ch.loc[kpi]
-            unit = KPIS[kpi].unit
-            delta_unit = "points" if unit == "percent" else unit
+        for kpi, r, delta_unit in self._headline_rows():
             rows.append({
                 b.t("kpi"): kpi_label(kpi, b.lang),
                 b.t("value"): b.fmt(kpi, r["value"]),
@@ -111,13 +114,9 @@ class KpiSection:
         """The headline KPIs as cards: value, change vs the previous period and vs a year ago,
         with an arrow and a colour by whether the change is good news (the registry's direction)."""
         b = self.base
-        ch = self.changes[self.changes["segment_by"] == "all"].set_index("kpi")
         cards = []
-        for kpi in HEADLINE:
-            if kpi not in ch.index:
-                continue
-            r, unit, direction = ch.loc[kpi], KPIS[kpi].unit, KPIS[kpi].direction
-            delta_unit = "points" if unit == "percent" else unit
+        for kpi, r, delta_unit in self._headline_rows():
+            direction = KPIS[kpi].direction
             deltas = []
             for key, label in (("change_pop", "previous"), ("change_yoy", "year_ago")):
                 value = r[key]
