@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from cs_analysis import i18n
 from cs_analysis.kpis.registry import KPIS, lookup, small_base
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
@@ -98,8 +99,6 @@ def present(frame: pd.DataFrame, spec: dict[str, str], lang: str, currency: str 
     prob (0–1 shown as %), count, days, date, level, ratio, score or text), each formatted by its
     unit, headers from :data:`cs_analysis.i18n.COLUMNS` in ``lang``, no index column. Returns a
     pandas Styler (what a notebook shows); text from the data is HTML-escaped."""
-    from cs_analysis import i18n
-
     days = i18n.pick(i18n.DAYS_UNIT, lang)
     levels = {k: f"{k} {i18n.pick(v, lang)}" for k, v in i18n.LEVELS.items()}
 
