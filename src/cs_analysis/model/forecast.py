@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cs_analysis.config.settings import Settings
-from cs_analysis.data.billing import OPEN, contract_mrr, days_of, next_start, rates, through_month
+from cs_analysis.data.billing import OPEN, contract_mrr, days_of, from_contracts, next_start, rates, through_month
 from cs_analysis.data.billing import paid as billing_paid
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import HistoryError
@@ -87,13 +87,19 @@ def committed_mrr(dataset: Dataset, settings: Settings, as_of: str | pd.Timestam
     renews = ~noticed & (end < OPEN) & (end >= as_of_day)
     effective_end = np.where(renews, np.where(nxt < OPEN, nxt - 1, OPEN), end)
     value = contract_mrr(paid) * rates(paid, paid["start_date"], dataset.fx_rates, settings.currency)
-    rows = accounts.get_indexer(paid["account_id"].astype("str"))
     last_days = months.end_time.normalize().to_numpy().astype("datetime64[D]").astype(np.int64)
     current_day = int(np.datetime64(current_month.end_time.normalize().date(), "D").astype(np.int64))
+    # the month rule of data.billing on the contracts as committed (ends as known at the as-of date)
+    ends = pd.Series(np.where(effective_end < OPEN, effective_end, 0).astype("datetime64[D]"), index=paid.index)
+    committed = paid.assign(end_date=ends.where(effective_end < OPEN).astype("datetime64[us]"))
+    derived = from_contracts(committed, months[-1].end_time.normalize(), fx=dataset.fx_rates,
+                             currency=settings.currency).subscriptions
+    derived = derived[derived["month"].dt.to_period("M").isin(months)]
     mrr = np.zeros((len(accounts), months_ahead))
-    for k, day in enumerate(last_days):  # a loop over months ahead, vectorised over contracts
-        live = (start <= day) & (effective_end >= day) & (rows >= 0)
-        mrr[:, k] = np.bincount(rows[live], value[live], len(accounts))
+    if len(derived):
+        mrr = (derived.pivot_table(index="account_id", columns=derived["month"].dt.to_period("M"), values="mrr",
+                                   aggfunc="sum")
+               .reindex(index=accounts, columns=months).fillna(0.0).to_numpy())
     live_now = (start <= current_day) & (end >= current_day)
     cancelled = np.array([value[live_now & noticed & (end < day)].sum() for day in last_days])
     signed = np.array([value[(start > current_day) & (start <= day)].sum() for day in last_days])
