@@ -22,7 +22,7 @@ from conftest import MINI, write_mini
 from cs_analysis.cli import main
 from cs_analysis.config.settings import load_settings
 from cs_analysis.data.dataset import load_dataset
-from cs_analysis.data.io import atomic_path, neutralise_formulas, write_frame
+from cs_analysis.data.io import atomic_path, csv_text, neutralise_formulas, write_frame
 from cs_analysis.errors import ConfigError, DataError, OutputError, ReportError, ValidationError
 
 
@@ -240,6 +240,11 @@ def test_csv_exports_neutralise_formulas_and_carry_a_bom(tmp_path: Path, capsys)
     assert safe["name"].tolist()[:3] == ["'=1+1", "'-x", "ok"] and pd.isna(safe["name"].iloc[3])
     assert safe["n"].tolist() == [-1, 2, 3, 4]  # numbers stay numbers
     assert frame["name"].iloc[0] == "=1+1"  # the caller's frame is untouched
+    # numbers in an object column (a tidy KPI frame's value) stay numbers; only its text is guarded
+    mixed = pd.DataFrame({"value": pd.Series([-0.37, 5, None, "-x"], dtype=object)})
+    assert neutralise_formulas(mixed)["value"].tolist()[:2] == [-0.37, 5]
+    assert neutralise_formulas(mixed)["value"].iloc[3] == "'-x"
+    assert "'-" not in csv_text(pd.DataFrame({"value": pd.Series([-1.5, 2], dtype=object)}))
 
 
 # ---- 9, 10. text from settings and data never becomes markup or mathtext -------------------------

@@ -203,3 +203,22 @@ def test_the_quarterly_report_links_every_page_of_the_run(run: Path):
     pages = {p.name for p in run.glob("*.html")}
     assert links == pages, (links ^ pages)
     assert "renewals_forecast.html" in links and segment_file_name("size", "SMB") + ".html" in links
+
+
+def test_a_run_writes_a_workbook_and_a_pdf_where_chromium_is_installed(run: Path):
+    import openpyxl
+
+    from cs_analysis.report.exports import browser
+
+    book = openpyxl.load_workbook(run / "tables.xlsx", read_only=True)
+    assert {"kpis", "headline", "at_risk_accounts"} <= set(book.sheetnames)
+    sheet = book["kpis"]
+    header = [c.value for c in next(sheet.iter_rows(max_row=1))]
+    assert header == ["period", "segment_by", "segment", "kpi", "value"]
+    values = [r[4].value for r in sheet.iter_rows(min_row=2, max_row=60)]
+    assert all(v is None or isinstance(v, int | float) for v in values)  # numbers, not text
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    if browser() is not None:
+        assert (run / "quarterly_report.pdf").read_bytes()[:5] == b"%PDF-"
+    else:
+        assert any("no PDF of the quarterly report" in n for n in manifest["notes"])

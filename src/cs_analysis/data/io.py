@@ -293,8 +293,14 @@ def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
         if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)
                 or isinstance(s.dtype, pd.CategoricalDtype)):
             continue
+        kind = pd.api.types.infer_dtype(s, skipna=True)
+        if kind in ("integer", "floating", "mixed-integer-float", "decimal", "boolean", "empty"):
+            continue  # numbers in an object column (e.g. a tidy KPI value) are numbers, not formulas
         text = s.astype("str")
-        risky = (s.notna() & text.str.contains(FORMULA_START, regex=True)).to_numpy(dtype=bool, na_value=False)
+        risky = s.notna() & text.str.contains(FORMULA_START, regex=True)
+        if kind not in ("string", "categorical"):  # mixed: only the text cells
+            risky &= s.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool)
+        risky = risky.to_numpy(dtype=bool, na_value=False)
         if risky.any():
             if out is frame:
                 out = frame.copy()

@@ -33,6 +33,7 @@ from cs_analysis.errors import CsAnalysisError, ReportError
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.model.persistence import package_versions
 from cs_analysis.report.context import ReportContext
+from cs_analysis.report.exports import write_pdf, write_workbook
 from cs_analysis.report.pages import NOTEBOOKS, SEGMENT_NOTEBOOK, run_pages, segment_file_name
 
 __all__ = ["NOTEBOOKS", "SEGMENT_NOTEBOOK", "RunResult", "notebooks_dir", "period_lock", "run_report",
@@ -316,6 +317,11 @@ def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, t
         raise
     result.notebooks = _execute_all(all_jobs, jobs or default_jobs(), label)
     shutil.rmtree(tmp / "cache", ignore_errors=True)
+    write_workbook(tmp / "tables", tmp / "tables.xlsx")
+    if (tmp / "quarterly_report.html").is_file():
+        missing_pdf = write_pdf(tmp / "quarterly_report.html", tmp / "quarterly_report.pdf")
+        if missing_pdf:
+            notes.append(missing_pdf)
     with contextlib.suppress(OSError):
         (tmp / "logs").rmdir()  # only when empty: logs of failed notebooks stay
     manifest = {
