@@ -90,12 +90,6 @@ FEATURES: dict[str, tuple[str, str]] = {
     "health_score": ("health score", "ヘルススコア"),
     "health_level": ("health level", "ヘルスレベル"),
 }
-# next actions by touch tier
-NEXT_ACTIONS: dict[str, tuple[str, str]] = {
-    "high": ("owner call or meeting", "担当CSMから電話・面談"),
-    "low": ("webinar or seminar invitation", "ウェビナー・セミナーへの招待"),
-    "tech": ("targeted content or email", "個別コンテンツ・メール配信"),
-}
 # report headings and table labels
 REPORT: dict[str, tuple[str, str]] = {
     "kpi_overview": ("KPI overview", "KPI概要"),
@@ -228,6 +222,8 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "top_drivers_ja": ("Top drivers", "主な要因"),
     "next_action": ("Next action", "次のアクション"),
     "next_action_ja": ("Next action", "次のアクション"),
+    "action_owner": ("Who acts", "実施者"),
+    "action_owner_ja": ("Who acts", "実施者"),
     "days_since_contact": ("Days since last contact", "最終接点からの日数"),
     "observations": ("Observations", "観測数"),
     "churned": ("Churned", "解約数"),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from cs_analysis.config.playbook import Playbook, parse_playbook
 from cs_analysis.config.scorecard import Scorecard, parse_scorecard
 from cs_analysis.errors import ConfigError
 
@@ -71,6 +72,7 @@ class Settings:
     renewal_notice_days: int = 30
     small_base_accounts: int = 20
     health: Scorecard = field(default_factory=default_scorecard)
+    playbook: Playbook = field(default_factory=lambda: default_playbook())
 
     def __post_init__(self) -> None:
         problems = []
@@ -148,6 +150,11 @@ def _zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
 
 
+def default_playbook() -> Playbook:
+    """The shipped playbook (settings.yaml)."""
+    return parse_playbook(_default_raw()["playbook"], "default settings: playbook")
+
+
 def _read_yaml(text: str, source: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
@@ -169,7 +176,7 @@ def _coerce(source: str, raw: dict[str, Any]) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     for key, value in raw.items():
-        if key == "health":
+        if key in ("health", "playbook"):
             out[key] = value
             continue
         kind, word = {"int": (int, "a whole number"), "float": (float, "a number"),
@@ -212,6 +219,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
         source = str(p)
     try:
         merged["health"] = parse_scorecard(merged["health"], f"{source}: health")
+        merged["playbook"] = parse_playbook(merged["playbook"], f"{source}: playbook")
         return Settings(**merged)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}" if not str(exc).startswith(source) else str(exc)) from None

@@ -17,7 +17,7 @@ import pandas as pd
 
 from cs_analysis.config.settings import Settings
 from cs_analysis.errors import DataError, ModelError
-from cs_analysis.model.drivers import contributions, top_drivers
+from cs_analysis.model.drivers import contributions, top_driver_codes, top_drivers
 
 FORMAT = 1  # the metadata/model file format this version writes and reads
 RISK_TIERS = ("high", "medium", "low")
@@ -160,17 +160,20 @@ class ChurnModel:
         """The calibrated probability of churn of each row."""
         return self.estimator.predict_proba(self._inputs(frame))[:, 1]
 
-    def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, the top drivers of churn risk in words: (English, Japanese) "; "-joined."""
+    def explain(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row, the top drivers of churn risk in words, (English, Japanese) "; "-joined, and
+        the playbook driver of the first one (model.drivers.driver_code)."""
         contrib = contributions(self.explainer, self.explainer_means, self._inputs(frame), self.meta.features)
-        return top_drivers(contrib, self.meta.features, measure_dimensions=self.meta.measure_dimensions or None)
+        en, ja = top_drivers(contrib, self.meta.features, measure_dimensions=self.meta.measure_dimensions or None)
+        return en, ja, top_driver_codes(contrib, self.meta.features)
 
     def predict(self, frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-        """Probability, risk tier and top drivers (en, ja) of each row of ``frame``."""
+        """Probability, risk tier, top drivers (en, ja) and the top driver's playbook code of each
+        row of ``frame``."""
         probability = self.probability(frame)
-        en, ja = self.explain(frame)
+        en, ja, code = self.explain(frame)
         return pd.DataFrame({"churn_probability": probability, "risk_tier": risk_tiers(probability, settings),
-                             "top_drivers": en, "top_drivers_ja": ja}, index=frame.index)
+                             "top_drivers": en, "top_drivers_ja": ja, "top_driver": code}, index=frame.index)
 
     def parts(self) -> dict[str, Any]:
         """What the model file holds (skops): the fitted objects, without the metadata."""

@@ -93,6 +93,43 @@ def _source(name: str, features: Sequence[str]) -> int:
     return max(candidates, key=lambda i: len(features[i]))
 
 
+# the playbook's driver code of each feature (config.playbook; unknown features use its default)
+DRIVER_CODES: dict[str, str] = {
+    "utilisation": "low_utilisation", "utilisation_change_3m": "low_utilisation",
+    "seat_trend": "seats_down", "licenses": "seats_down",
+    "days_since_contact": "no_contact", "meetings_90d": "no_contact", "touchpoints_90d": "no_contact",
+    "champion_change_180d": "champion_change",
+    "feature_breadth": "low_adoption", "usage_trend": "low_adoption",
+    "onboarded": "onboarding_stuck", "milestones_done": "onboarding_stuck", "onboarding_overdue": "onboarding_stuck",
+    "onboarding_stuck": "onboarding_stuck",
+    "roi_measured_365d": "roi_not_measured",
+    "nps_latest": "detractor",
+    "tickets_90d": "severe_ticket", "severe_tickets_90d": "severe_ticket", "severe_open_tickets": "severe_ticket",
+    "health_flag_low_utilisation": "low_utilisation", "health_flag_no_contact": "no_contact",
+    "health_flag_champion_change": "champion_change", "health_flag_detractor": "detractor",
+    "health_flag_severe_ticket": "severe_ticket", "health_flag_onboarding_stuck": "onboarding_stuck",
+    "health_flag_seats_down": "seats_down",
+}
+
+
+def driver_code(feature: str) -> str:
+    """The playbook driver of a model feature (scorecard bands count as their measure).
+
+    >>> driver_code("band_utilisation"), driver_code("mrr")
+    ('low_utilisation', 'default')
+    """
+    return DRIVER_CODES.get(feature.removeprefix("band_"), "default")
+
+
+def top_driver_codes(contrib: np.ndarray, features: Sequence[str]) -> np.ndarray:
+    """Per row, the playbook driver of the feature pushing churn risk up the most ("default"
+    when none pushes it up)."""
+    contrib = np.where([f in COMPOSITES for f in features], -np.inf, contrib)
+    top = np.argmax(contrib, axis=1)
+    codes = np.array([driver_code(f) for f in features] + ["default"], dtype=object)
+    return codes[np.where(np.take_along_axis(contrib, top[:, None], axis=1)[:, 0] > 0, top, len(features))]
+
+
 def top_drivers(contrib: np.ndarray, features: Sequence[str], k: int = 3,
                 measure_dimensions: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the ``k`` features pushing churn risk up the most, as "; "-joined phrases

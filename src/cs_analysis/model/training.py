@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from cs_analysis import i18n
 from cs_analysis.config.settings import Settings
 from cs_analysis.core.ledger import build_cube
 from cs_analysis.data.dataset import Dataset
@@ -155,6 +155,19 @@ def _forecast_backtest(dataset: Dataset, bt: Backtest, horizon_months: int) -> p
     return forecast_backtest(predictions, mrr, horizon_months)
 
 
+def next_actions(drivers: np.ndarray, tiers: np.ndarray, settings: Settings) -> dict[str, np.ndarray]:
+    """The playbook's next action and owner role (en, ja) of each account, from its top
+    driver and touch tier (settings ``playbook``): the at-risk list's columns top_driver,
+    next_action(_ja), action_owner(_ja)."""
+    book = settings.playbook
+    lookup = pd.DataFrame([(d, t, *p.action, *p.owner.get(t, p.owner["high"]))
+                           for d in {*pd.unique(drivers), "default"} for p in [book.play(d)]
+                           for t in pd.unique(tiers)],
+                          columns=["driver", "tier", "next_action", "next_action_ja", "action_owner", "action_owner_ja"])
+    rows = pd.DataFrame({"driver": drivers, "tier": tiers}).merge(lookup, on=["driver", "tier"], how="left")
+    return {"top_driver": drivers, **{c: rows[c].to_numpy() for c in lookup.columns[2:]}}
+
+
 def at_risk_accounts(model: ChurnModel, dataset: Dataset, settings: Settings,
                      as_of: str | pd.Timestamp, capacity: int | None = None) -> pd.DataFrame:
     """Accounts active on ``as_of`` ranked by ARR at risk (probability × 12 × MRR), with health
@@ -182,8 +195,7 @@ def at_risk_accounts(model: ChurnModel, dataset: Dataset, settings: Settings,
         "csm_owner": acc["csm_owner"].reindex(rows["account_id"]).to_numpy(),
         "top_drivers": scored["top_drivers"].to_numpy(),
         "top_drivers_ja": scored["top_drivers_ja"].to_numpy(),
-        "next_action": rows["touch_tier"].map({k: v[0] for k, v in i18n.NEXT_ACTIONS.items()}).to_numpy(),
-        "next_action_ja": rows["touch_tier"].map({k: v[1] for k, v in i18n.NEXT_ACTIONS.items()}).to_numpy(),
+        **next_actions(scored["top_driver"].to_numpy(), rows["touch_tier"].to_numpy(), settings),
     })
     out = out.sort_values(["arr_at_risk", "account_id"], ascending=[False, True], ignore_index=True)
     if capacity is not None:

@@ -371,7 +371,8 @@ class RiskSection:
         return b.present(view, {"account_id": "text", "name": "text", "churn_probability": "prob", "risk_tier": "text",
                                 "arr_at_risk": "money", "health_level": "level", "touch_tier": "text",
                                 "csm_owner": "text", "top_drivers_ja" if ja else "top_drivers": "text",
-                                "next_action_ja" if ja else "next_action": "text"})
+                                "next_action_ja" if ja else "next_action": "text",
+                                "action_owner_ja" if ja else "action_owner": "text"})
 
     def by_owner_tier(self) -> Table:
         """ARR at risk and accounts per owner and touch tier (saves tables/at_risk_by_owner_tier.csv)."""
