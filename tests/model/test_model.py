@@ -142,8 +142,9 @@ def test_at_risk_list(trained):
     assert risk["account_id"].is_unique and risk["churn_probability"].between(0, 1).all()
     assert risk["arr_at_risk"].is_monotonic_decreasing
     np.testing.assert_allclose(risk["arr_at_risk"], risk["arr"] * risk["churn_probability"])
-    assert set(risk["next_action"]) <= {"owner call or meeting", "webinar or seminar invitation",
-                                        "targeted content or email"}
+    plays = Settings().playbook.plays.values()
+    assert set(risk["next_action"]) <= {p.action[0] for p in plays}  # from the playbook, by top driver
+    assert len(set(risk["next_action"])) > 1 and risk["action_owner_ja"].notna().all()
     assert (risk.groupby(risk["csm_owner"].fillna("-"))["assigned"].sum() <= 3).all()
     top = risk.iloc[0]["top_drivers"]
     assert 1 <= len(top.split("; ")) <= 3 and ":" in top
