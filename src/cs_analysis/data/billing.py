@@ -232,7 +232,7 @@ def from_contracts(contracts: pd.DataFrame, as_of: pd.Timestamp, *, grace_days: 
                          "follow-on contract bridged (renewal_grace_days)")
     mrr = contract_mrr(paid) * rates(paid, paid["start_date"], fx, currency)
     first = _month_of_day(start)
-    last = _last_full_month(end, _period_months(through))
+    last = _last_full_month(end, through.ordinal)
     subs = _expand(account, product, first, last, mrr, _licenses(paid))
     if trial.any():
         notes.insert(0, f"contracts: {int(trial.sum())} trial contract(s) left out of MRR")
@@ -251,7 +251,7 @@ def from_invoice_lines(lines: pd.DataFrame, as_of: pd.Timestamp, *, fx: pd.DataF
     mrr = recurring["amount"].to_numpy(dtype=float) / months
     mrr = mrr * rates(recurring, recurring["period_start"], fx, currency)
     subs = _expand(recurring["account_id"].to_numpy(dtype=object), recurring["product"].to_numpy(dtype=object),
-                   _month_of_day(start), _last_full_month(end, _period_months(through)), mrr, _licenses(recurring))
+                   _month_of_day(start), _last_full_month(end, through.ordinal), mrr, _licenses(recurring))
     notes = []
     for other in ("one_time", "refund"):
         n = int(kind.eq(other).sum())
@@ -266,11 +266,6 @@ def _first_month(starts: pd.Series, through: pd.Period) -> pd.Period:
     return through if pd.isna(first) else min(pd.Timestamp(first).to_period("M"), through)
 
 
-def _period_months(month: pd.Period) -> int:
-    """Months since 1970-01 of a monthly period."""
-    return (month.year - 1970) * 12 + month.month - 1
-
-
 def contracts_from_subscriptions(subscriptions: pd.DataFrame, last_month: pd.Period | None = None) -> pd.DataFrame:
     """Monthly subscriptions as contracts: one contract per run of consecutive months of an
     account × product at the same MRR and licenses (start = the run's first day, end = its last
@@ -279,7 +274,7 @@ def contracts_from_subscriptions(subscriptions: pd.DataFrame, last_month: pd.Per
     MRR or licenses."""
     subs = subscriptions[(subscriptions["mrr"] > 0) | (subscriptions["licenses"] > 0)]
     subs = subs.sort_values(["account_id", "product", "month"], ignore_index=True)
-    ordinal = (subs["month"].dt.year.to_numpy(dtype=np.int64) - 1970) * 12 + subs["month"].dt.month.to_numpy() - 1
+    ordinal = subs["month"].to_numpy(dtype="datetime64[M]").astype(np.int64)  # months since 1970-01
     acc, prod = subs["account_id"].to_numpy(dtype=object), subs["product"].to_numpy(dtype=object)
     mrr, lic = subs["mrr"].to_numpy(dtype=float), subs["licenses"].to_numpy(dtype=float)
     same = np.zeros(len(subs), bool)
@@ -288,7 +283,7 @@ def contracts_from_subscriptions(subscriptions: pd.DataFrame, last_month: pd.Per
                     & (mrr[1:] == mrr[:-1]) & (lic[1:] == lic[:-1]))
     first = np.flatnonzero(~same)
     last = np.r_[first[1:] - 1, len(subs) - 1] if len(first) else first
-    final = _period_months(last_month) if last_month is not None else (int(ordinal.max()) if len(subs) else 0)
+    final = last_month.ordinal if last_month is not None else (int(ordinal.max()) if len(subs) else 0)
     start = ordinal[first].astype("datetime64[M]").astype("datetime64[D]")
     end = (ordinal[last] + 1).astype("datetime64[M]").astype("datetime64[D]") - np.timedelta64(1, "D")
     end_text = pd.Series(pd.DatetimeIndex(end).strftime("%Y-%m-%d"), dtype=object)

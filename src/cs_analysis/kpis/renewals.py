@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cs_analysis.core.ledger import MonthRows, MrrCube
+from cs_analysis.core.ledger import MonthRows, MrrCube, month_offsets
 from cs_analysis.data.billing import contract_mrr, rates
 
 
@@ -56,9 +56,7 @@ def contract_outcomes(contracts: pd.DataFrame, cube: MrrCube, fx: pd.DataFrame |
     trial = contracts["trial"].astype("boolean").fillna(False).to_numpy(dtype=bool) if "trial" in contracts else False
     due = contracts[~np.asarray(trial, bool) & contracts["end_date"].notna().to_numpy()].reset_index(drop=True)
     mrr = contract_mrr(due) * rates(due, due["start_date"], fx, currency)
-    end_month = due["end_date"].dt.to_period("M")
-    end_row = (end_month.dt.year.to_numpy() - cube.months[0].year) * 12 + end_month.dt.month.to_numpy() \
-        - cube.months[0].month
+    end_row = month_offsets(due["end_date"], cube.months[0])
     cols = cube.account_columns(due["account_id"])
     pair_of = pd.Series(np.arange(len(cube.pair_account)),
                         index=pd.MultiIndex.from_arrays([cube.pair_account, cube.pair_product]))
