@@ -63,8 +63,13 @@ def test_a_run_leaves_no_kernel_running(run: Path):
     """nbclient shuts down the kernels it starts (a kernel manager handed in would leak them)."""
     import psutil
 
-    kernels = [p for p in psutil.Process().children(recursive=True)
-               if "ipykernel" in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE]
+    def running_kernel(process: psutil.Process) -> bool:
+        try:  # a zombie has exited (only its exit status is left); it has no command line to read
+            return process.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(process.cmdline())
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            return False
+
+    kernels = [p for p in psutil.Process().children(recursive=True) if running_kernel(p)]
     assert kernels == []
 
 
