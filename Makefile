@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := data/demo
 
-.PHONY: setup demo report test lab lock clean-demo
+.PHONY: setup browser demo report test lab lock clean-demo
 
 setup: $(VENV)/.installed
 
@@ -14,6 +14,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+# Headless Chromium and a Japanese font: the report's PDF and the browser tests use them. Installed
+# with apt-get when missing and this is root on Debian/Ubuntu; otherwise one line says what to run
+# (without them a report has no PDF and the browser tests skip).
+browser:
+	@if command -v chromium >/dev/null 2>&1 && fc-list :lang=ja 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium and fonts-ipafont-gothic (apt-get)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium fonts-ipafont-gothic >/dev/null || echo "note: apt-get could not install chromium fonts-ipafont-gothic"; \
+	else echo "note: no Chromium or Japanese font: no PDF, browser tests skip (sudo apt-get install chromium fonts-ipafont-gothic)"; fi
 
 # The Spark engine (PySpark; needs Java 17+), so that the Spark parity tests run.
 $(VENV)/.spark: $(VENV)/.installed
@@ -41,7 +52,7 @@ demo: $(DEMO)/.complete
 # The main job: the quarterly report on the demo company for its last complete fiscal quarter
 # (reports/<period>/: executed notebooks, HTML without code, figures, tables, manifest.json).
 # Re-running regenerates it (--force); the same data gives the same tables.
-report: setup demo
+report: setup browser demo
 	$(BIN)/cs-analysis validate $(DEMO)
 	$(BIN)/cs-analysis report --data $(DEMO) --force
 
@@ -50,7 +61,7 @@ lab: setup demo
 	$(BIN)/jupyter lab notebooks/
 
 # pytest exits 5 when it collects no tests: say so loudly rather than fail obscurely.
-test: setup $(VENV)/.spark
+test: setup browser $(VENV)/.spark
 	@$(BIN)/python -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
 

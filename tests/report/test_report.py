@@ -51,14 +51,6 @@ def test_notebooks_are_thin_stripped_and_parameterised(name):
     assert nb.metadata["kernelspec"]["name"] == report.KERNEL
 
 
-@pytest.fixture(scope="module")
-def run(demo_small: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("reports")
-    result = run_report("FY2025Q4", demo_small, out, lang="ja", segments="size")
-    assert not result.failed, result.failed
-    return result.folder
-
-
 def test_a_run_leaves_no_kernel_running(run: Path):
     """nbclient shuts down the kernels it starts (a kernel manager handed in would leak them)."""
     import psutil
@@ -200,14 +192,6 @@ def test_tables_are_presented_no_index_no_raw_identifiers_no_raw_floats(run: Pat
             cells = re.findall(r"<td[^>]*>(.*?)</td>", table, re.S)
             assert not [c for c in cells if re.fullmatch(r"\s*-?\d+\.\d{5,}\s*", c)], (page.name, cells[:20])
             assert not [c for c in cells if re.search(r"(^|\s)-[¥\d]", c)], page.name  # one minus sign: −
-
-
-def test_the_quarterly_report_links_every_page_of_the_run(run: Path):
-    html = (run / "quarterly_report.html").read_text(encoding="utf-8")
-    links = set(re.findall(r'href="([^"#]+\.html)"', html))
-    pages = {p.name for p in run.glob("*.html")}
-    assert links == pages, (links ^ pages)
-    assert "renewals_forecast.html" in links and segment_file_name("size", "SMB") + ".html" in links
 
 
 def test_a_run_writes_a_workbook_and_a_pdf_where_chromium_is_installed(run: Path):

@@ -1,5 +1,5 @@
 """Formats people pass on: one Excel workbook of a run's tables, and a PDF of its quarterly
-report printed by headless Chromium where it is installed."""
+report printed by headless Chromium where it is installed (which also takes screenshots)."""
 
 from __future__ import annotations
 
@@ -55,23 +55,46 @@ def browser() -> str | None:
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
 
+def _headless(exe: str, profile: str, *args: str) -> list[str]:
+    """A headless Chromium command line with a throwaway profile and no network chatter."""
+    return [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+            "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}", *args]
+
+
+def _print(page: Path, target: Path, what: str, args: list[str], check: bytes, timeout: int,
+           env: dict[str, str] | None) -> str | None:
+    """``page`` rendered by headless Chromium into ``target`` (atomically), with ``args`` naming
+    the temporary output; None when it worked, else one sentence saying why there is no ``what``."""
+    exe = browser()
+    if exe is None:
+        return f"no {what}: Chromium is not installed (Debian: apt-get install chromium fonts-ipafont-gothic)"
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / f"out{target.suffix}"  # Chromium picks the format by the file's suffix
+        command = _headless(exe, str(Path(scratch) / "profile"), *[a.format(out=out) for a in args],
+                            page.resolve().as_uri())
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=timeout, check=False, env=env)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"no {what}: Chromium did not finish ({type(exc).__name__})"
+        if done.returncode != 0 or not out.is_file() or out.stat().st_size == 0:
+            return f"no {what}: Chromium exited with {done.returncode}"
+        if not out.read_bytes().startswith(check):
+            return f"no {what}: Chromium wrote something else"
+        with atomic_path(target) as tmp:
+            shutil.copyfile(out, tmp)
+    return None
+
+
 def write_pdf(page: Path, target: Path, timeout: int = 180) -> str | None:
     """``page`` (an HTML file) printed to ``target`` by headless Chromium; None when it worked,
     else one sentence saying why there is no PDF (Chromium missing, or it failed)."""
-    exe = browser()
-    if exe is None:
-        return ("no PDF of the quarterly report: Chromium is not installed (Debian: apt-get install chromium "
-                "fonts-ipafont-gothic)")
-    with tempfile.TemporaryDirectory() as profile, atomic_path(target) as tmp:
-        command = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-                   "--disable-background-networking", "--disable-component-update", f"--user-data-dir={profile}",
-                   "--no-pdf-header-footer", f"--print-to-pdf={tmp}", page.resolve().as_uri()]
-        try:
-            done = subprocess.run(command, capture_output=True, timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"no PDF of the quarterly report: Chromium did not finish ({type(exc).__name__})"
-        if done.returncode != 0 or not tmp.is_file() or tmp.stat().st_size == 0:
-            return f"no PDF of the quarterly report: Chromium exited with {done.returncode}"
-        if tmp.read_bytes()[:5] != b"%PDF-":
-            return "no PDF of the quarterly report: Chromium wrote no PDF"
-    return None
+    return _print(page, target, "PDF of the quarterly report", ["--no-pdf-header-footer", "--print-to-pdf={out}"],
+                  b"%PDF-", timeout, None)
+
+
+def screenshot(page: Path, target: Path, width: int = 1280, height: int = 4000, timeout: int = 120,
+               env: dict[str, str] | None = None) -> str | None:
+    """A PNG of ``page`` as a ``width``-pixel-wide browser window shows its first ``height`` pixels
+    (``env``: e.g. FONTCONFIG_FILE to render with other fonts); None when it worked, else why not."""
+    return _print(page, target, "screenshot", ["--hide-scrollbars", f"--window-size={width},{height}",
+                                               "--screenshot={out}"], b"\x89PNG", timeout, env)
