@@ -135,6 +135,19 @@ REPORT: dict[str, tuple[str, str]] = {
                      "（MRRは月次の subscriptions から計算しています）。"),
     "no_renewals": ("No contract comes up for renewal in the months ahead.", "今後の対象期間に更新を迎える契約はありません。"),
     "index": ("Pages of this report", "このレポートのページ"),
+    "small_cohort": ("fewer than {n} accounts: read with care", "{n}社未満（参考値）"),
+    "model_backtest_caption": ("Time-ordered backtest, all test folds pooled: churn in the next {h} months; chosen "
+                               "model: {model}", "時系列順のバックテスト（全検証期間の合計）: {h}か月以内の解約、採用モデル: {model}"),
+    "model_folds_caption": ("The same per fold: trained on dates before the fold start, tested on later dates",
+                            "検証期間ごと: 検証開始日より前で学習し、その後の時点で検証"),
+    "driver_counts_caption": ("Drivers named most often among the high-risk accounts",
+                              "高リスク顧客で多く挙がった要因"),
+    "predicted": ("Predicted churn probability", "予測した解約確率"),
+    "observed": ("Observed churn rate", "実際の解約率"),
+    "no_contact_caption": ("Active accounts without CS contact for more than {days} days: {n} (the {shown} with "
+                           "the most ARR)", "{days}日を超えてCS接点がない顧客: {n}社（ARRの大きい{shown}社）"),
+    "top_risks": ("The ten accounts with the most ARR at risk", "リスクARR上位10社"),
+    "headline_detail": ("Headline KPIs: this period, the previous one and a year ago", "主要KPI（当期・前期・前年同期）"),
     "backtest_caption": ("Churn within {h} months after each monthly snapshot, by health level; ROC AUC of the "
                          "score {auc}", "各月末時点のヘルスレベル別、その後{h}か月以内の解約率（スコアのROC AUC {auc}）"),
     "what_moved": ("What moved: the largest contributors", "主な変動要因"),
@@ -149,7 +162,6 @@ REPORT: dict[str, tuple[str, str]] = {
     "to": ("at end", "期末"),
     "transitions_caption": ("Accounts by health level on {start} (rows) and {end} (columns)",
                             "{start}（行）と{end}（列）のヘルスレベル別顧客数"),
-    "no_onboarding": ("No onboarding data: the onboarding rule is off.", "オンボーディングのデータがないため、表示できません。"),
     "unassigned": ("(unassigned)", "（未割当）"),
     "renewal_calendar": ("Renewal calendar: contracts ending in the months ahead", "更新カレンダー（今後の契約終了）"),
     "forecast_backtest": ("Forecast backtest: the error of forecasts made at past dates",
@@ -246,6 +258,25 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "value": ("Value", "値"),
     "level_from": ("Level at start", "期首のレベル"),
     "churned_level": ("Churned", "解約"),
+}
+
+# segmentations and the segments the project itself names, as a report shows them (a column of
+# the company's own data keeps its name and values); the tidy outputs keep the codes
+SEGMENTATIONS: dict[str, tuple[str, str]] = {"all": ("All accounts", "全体"), "size": ("company size", "企業規模"),
+                                             "touch_tier": ("touch tier", "タッチ区分")}
+SEGMENT_VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    "touch_tier": {"high": ("high touch", "ハイタッチ"), "low": ("low touch", "ロータッチ"),
+                   "tech": ("tech touch", "テックタッチ")},
+}
+NO_SEGMENT: tuple[str, str] = ("(none)", "（なし）")  # core.segments.NONE: no value in the column
+NO_REASON: tuple[str, str] = ("(no reason recorded)", "（理由の記録なし）")  # kpis.cancellations.UNKNOWN
+
+# churn-model candidates and references in a backtest (model.pipelines)
+MODELS: dict[str, tuple[str, str]] = {
+    "logistic": ("logistic regression", "ロジスティック回帰"),
+    "gradient_boosting": ("gradient boosting", "勾配ブースティング"),
+    "baseline:health_score": ("health score (reference)", "ヘルススコア（比較基準）"),
+    "oracle": ("true risk (simulated data only)", "真のリスク（シミュレーションのみ）"),
 }
 
 # risk tiers of an at-risk list (model.artefact.risk_tiers)

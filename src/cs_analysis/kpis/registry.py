@@ -133,7 +133,7 @@ KPIS: dict[str, Kpi] = {
         lambda q: rate(q.meets_target_end, q.scored_end)),
     "onboarding_completion_rate": Kpi("percent", "Onboarding completed (active at end)", "オンボーディング完了率", "up",
         lambda q: rate(q.onboarded_end, q.in_end)),
-    "median_days_to_onboard": Kpi("days", "Median days to onboard (completed in period)", "オンボーディング日数 (中央値)", "down",
+    "median_days_to_onboard": Kpi("days", "Median days to onboard (completed in period)", "オンボーディング日数 (中央値・期中完了)", "down",
         lambda q: q.days_to_onboard),
     "onboarding_stuck_accounts": Kpi("count", "Accounts stuck in onboarding at end", "オンボーディング停滞顧客", "down",
         lambda q: q.onboarding_stuck_end),

@@ -51,7 +51,7 @@ COMPOSITES = {"health_score", "health_level", *(f"health_{d}" for d in DIMENSION
 
 
 def describe(feature: str, measure_dimensions: dict[str, str]) -> tuple[str, str]:
-    """(English, Japanese) phrase for a feature, prefixed by its DEAR dimension when known
+    """(English, Japanese) phrase for a feature, prefixed by its DEAR dimension when it has one
     (``measure_dimensions``: the scorecard's dimension of each measure)."""
     if feature.startswith("band_") and feature[5:] in i18n.MEASURES:
         en, ja = i18n.MEASURES[feature[5:]]
@@ -64,6 +64,8 @@ def describe(feature: str, measure_dimensions: dict[str, str]) -> tuple[str, str
         dim = FEATURE_DIMENSIONS[feature]
     else:
         return feature, feature
+    if dim == "other":  # "Other: latest NPS" says no more than "latest NPS"
+        return en, ja
     d_en, d_ja = i18n.DIMENSIONS[dim]
     return f"{d_en}: {en}", f"{d_ja}: {ja}"
 

@@ -25,7 +25,15 @@ from cs_analysis.data.dataset import Dataset, load_dataset
 from cs_analysis.data.io import atomic_path, write_frame
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.kpis.registry import lookup
-from cs_analysis.report.formatting import SMALL_BASE_MARK, Table, format_value, kpi_table, md_escape, present
+from cs_analysis.report.formatting import (
+    SMALL_BASE_MARK,
+    Table,
+    format_value,
+    kpi_table,
+    md_escape,
+    present,
+    segment_name,
+)
 
 
 def default_data() -> str:
@@ -90,9 +98,19 @@ class ReportBase:
         """A heading or label in the report's language."""
         return i18n.pick(i18n.REPORT[key], self.lang)
 
-    def title(self, key: str) -> str:
-        """A page title as Markdown (text from the data or settings escaped)."""
-        return md_escape(f"{self.t(key)} — {self.period.label} ({self.period.first}..{self.period.last})")
+    def title(self, key: str, by: str | None = None, segment: object = None) -> str:
+        """A page title as Markdown (text from the data or settings escaped); a segment page's
+        names its segment."""
+        what = self.t(key) if by is None else f"{self.t(key)}: {self.segment_name(by, segment)}"
+        return md_escape(f"{what} — {self.period.label} ({self.period.first}..{self.period.last})")
+
+    def model_name(self, model: str) -> str:
+        """A churn-model candidate or reference in the report's language."""
+        return i18n.pick(i18n.MODELS[model], self.lang) if model in i18n.MODELS else model
+
+    def segment_name(self, by: str, segment: object = None) -> str:
+        """A segmentation or segment in the report's language (``企業規模 = SMB``; plain text)."""
+        return segment_name(by, segment, self.lang)
 
     def data_notes(self) -> str:
         """What the loader noted about the data (derived subscriptions, segments unavailable,
@@ -109,7 +127,7 @@ class ReportBase:
     def kpi_view(self, tidy: pd.DataFrame) -> pd.DataFrame:
         """Formatted wide view of tidy KPIs: one row per KPI (labels in the report language), one
         column per segment."""
-        return kpi_table(tidy, self.settings.currency, self.lang, total=self.t("value"),
+        return kpi_table(tidy, self.settings.currency, self.lang, total=self.segment_name("all"),
                          small_base_accounts=self.settings.small_base_accounts)
 
     def show(self, frame: pd.DataFrame, caption: str | None = None) -> Table:

@@ -75,7 +75,7 @@ class ReportContext(ReportBase):
         for page in run_pages(self.engine, self.period, by):
             title = self.t(page.notebook)
             if page.segment_by is not None:
-                title = f"{title}: {page.segment_by} = {page.segment}"
+                title = f"{title}: {self.segment_name(page.segment_by, page.segment)}"
             lines.append(f"- [{md_escape(title)}]({page.name}.html)")
         return "\n".join(lines)
 

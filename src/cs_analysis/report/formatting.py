@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cs_analysis import i18n
+from cs_analysis.core.segments import NONE
 from cs_analysis.kpis.registry import KPIS, lookup, small_base
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
@@ -19,9 +20,9 @@ CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 MINUS = "\u2212"  # the one minus sign of every displayed number (−, not the hyphen -)
 
 
-def format_value(value: object, unit: str, currency: str = "JPY") -> str:
-    """``¥1,234,567`` / ``12.3%`` / ``1,234`` / ``+12.3`` (NPS); "—" when undefined; negative
-    numbers with the minus sign − (``−¥1,200``, ``−3.5%``).
+def format_value(value: object, unit: str, currency: str = "JPY", lang: str | None = None) -> str:
+    """``¥1,234,567`` / ``12.3%`` / ``1,234`` / ``+12.3`` (NPS) / ``95日`` (days, with ``lang``);
+    "—" when undefined; negative numbers with the minus sign − (``−¥1,200``, ``−3.5%``).
 
     >>> format_value(-1200, "money"), format_value(-3.25, "percent"), format_value(None, "count")
     ('−¥1,200', '−3.2%', '—')
@@ -44,6 +45,8 @@ def format_value(value: object, unit: str, currency: str = "JPY") -> str:
         text = f"{x:.3f}"
     else:
         text = f"{x:,.0f}"
+        if unit == "days" and lang is not None:
+            text += i18n.pick(i18n.DAYS_UNIT, lang)
     return text.replace("-", MINUS)
 
 
@@ -72,18 +75,41 @@ def kpi_label(kpi: str, lang: str = "ja") -> str:
 SMALL_BASE_MARK = " *"
 
 
+def segment_name(by: str, segment: object = None, lang: str = "en") -> str:
+    """A segmentation, or one of its segments, as a report names it: ``企業規模 = SMB``,
+    ``タッチ区分 = ハイタッチ``; a column of the company's own data keeps its name and values.
+
+    >>> segment_name("touch_tier", "high", "ja")
+    'タッチ区分 = ハイタッチ'
+    """
+    name = i18n.pick(i18n.SEGMENTATIONS[by], lang) if by in i18n.SEGMENTATIONS else str(by)
+    return name if segment is None else f"{name} = {segment_value(by, segment, lang)}"
+
+
+def segment_value(by: str, segment: object, lang: str) -> str:
+    """One segment's name alone (``ハイタッチ``; ``（なし）`` for no value; others as they are)."""
+    values = i18n.SEGMENT_VALUES.get(by, {})
+    if segment in values:
+        return i18n.pick(values[segment], lang)  # type: ignore[index]
+    return i18n.pick(i18n.NO_SEGMENT, lang) if segment == NONE else str(segment)
+
+
 def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", total: str = "all",
               small_base_accounts: int = 0) -> pd.DataFrame:
     """Wide, formatted view of a tidy KPI frame: one row per KPI (labels in ``lang``), one column
-    per segment (``by=segment``; the total column is called ``total``). A rate computed on fewer
-    than ``small_base_accounts`` accounts ends in " *" (small base; kpis.registry.BASE_OF)."""
+    per segment (``by=segment`` with ``lang="both"``, else :func:`segment_name`; the total column
+    is called ``total``). A rate computed on fewer than ``small_base_accounts`` accounts ends in
+    " *" (small base; kpis.registry.BASE_OF)."""
     frame = tidy.copy()
     units = {k: lookup(k).unit for k in frame["kpi"].unique()}
-    frame["text"] = [format_value(v, units[k], currency) for k, v in zip(frame["kpi"], frame["value"], strict=True)]
+    unit_lang = None if lang == "both" else lang
+    frame["text"] = [format_value(v, units[k], currency, unit_lang)
+                     for k, v in zip(frame["kpi"], frame["value"], strict=True)]
     if small_base_accounts and len(frame):
         mark = np.asarray(small_base(frame, small_base_accounts)) & frame["value"].notna().to_numpy()
         frame.loc[mark, "text"] = frame.loc[mark, "text"] + SMALL_BASE_MARK
-    frame["column"] = [total if b == "all" else f"{b}={s}" for b, s in zip(frame["segment_by"], frame["segment"], strict=True)]
+    name = (lambda b, s: f"{b}={s}") if lang == "both" else (lambda b, s: segment_name(b, s, lang))
+    frame["column"] = [total if b == "all" else name(b, s) for b, s in zip(frame["segment_by"], frame["segment"], strict=True)]
     wide = frame.pivot_table(index="kpi", columns="column", values="text", aggfunc="first", sort=False)
     members = [k for k in dict.fromkeys(frame["kpi"]) if k not in KPIS]  # family members, in data order
     wide = wide.reindex(index=[k for k in KPIS if k in wide.index] + members,
@@ -96,13 +122,13 @@ def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", tot
 
 def present(frame: pd.DataFrame, spec: dict[str, str], lang: str, currency: str = "JPY"):
     """``frame`` as people read it: only the columns of ``spec`` (column → unit: money, percent,
-    prob (0–1 shown as %), count, days, date, level, ratio, score or text), each formatted by its
+    prob (0–1 shown as %), count, days, date, level, segment (a segment of the column's
+    segmentation, :func:`segment_value`), model (a churn-model name), ratio, score or text), each formatted by its
     unit, headers from :data:`cs_analysis.i18n.COLUMNS` in ``lang``, no index column. Returns a
     pandas Styler (what a notebook shows); text from the data is HTML-escaped."""
-    days = i18n.pick(i18n.DAYS_UNIT, lang)
     levels = {k: f"{k} {i18n.pick(v, lang)}" for k, v in i18n.LEVELS.items()}
 
-    def cell(value: object, unit: str) -> str:
+    def cell(value: object, unit: str, col: str) -> str:
         if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
             return "—"
         if unit in ("money", "percent", "count", "score", "ratio"):
@@ -110,18 +136,29 @@ def present(frame: pd.DataFrame, spec: dict[str, str], lang: str, currency: str 
         if unit == "prob":
             return format_value(float(value) * 100, "percent")  # type: ignore[arg-type]
         if unit == "days":
-            return f"{format_value(value, 'count')}{days}"
+            return format_value(value, "days", lang=lang)
         if unit == "date":
             return "—" if pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"  # type: ignore[arg-type]
         if unit == "level":
             return levels.get(int(value), str(value))  # type: ignore[call-overload]
+        if unit == "segment":
+            return segment_value(col, value, lang)
+        if unit == "model":
+            return i18n.pick(i18n.MODELS[value], lang) if value in i18n.MODELS else str(value)
         return str(value)
 
     out = pd.DataFrame({
-        i18n.pick(i18n.COLUMNS.get(col, (col, col)), lang): [cell(v, unit) for v in frame[col]]
+        i18n.pick(i18n.COLUMNS.get(col, (col, col)), lang): [cell(v, unit, col) for v in frame[col]]
         for col, unit in spec.items() if col in frame.columns
     })
     return Table(out)
+
+
+# a formatted number as a cell shows it: sign, currency, digits, unit, small-base mark; or a dash
+NUMBER_CELL = r"[−+-]?[¥$€£]?[\d,.]+(%|pt| ?days?|日|x)?( \*)?|—|"
+
+
+SHORT_CELL = 12  # characters: a column of cells no longer than this is not wrapped
 
 
 class Table:
@@ -137,6 +174,16 @@ class Table:
                                 + str(list(self.frame.columns)).encode() + str(self.caption).encode()).hexdigest()
         styler = (self.frame.style.hide(axis="index").format(escape="html").format_index(escape="html", axis=1)
                   .set_uuid(digest[:10]))
+        text = [c for c in self.frame.columns if not self.frame[c].astype(str).str.fullmatch(NUMBER_CELL).all()]
+        short = [c for c in self.frame.columns if self.frame[c].astype(str).str.len().max() <= SHORT_CELL]
+        styles: dict[object, list[dict[str, str]]] = {}
+        for c in self.frame.columns:  # numbers stay right-aligned (the notebook's style); words read from the left
+            props = ["text-align: left"] if c in text else []
+            props += ["white-space: nowrap"] if c in short else []  # "ハイタッチ" is not broken over two lines
+            if props:
+                styles[c] = [{"selector": s, "props": "; ".join(props)} for s in ("td", "th")]
+        if styles:
+            styler = styler.set_table_styles(styles, overwrite=False)
         if self.caption:
             styler = styler.set_caption(html.escape(self.caption))
         return styler.to_html()

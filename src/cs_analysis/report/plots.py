@@ -103,15 +103,18 @@ def churn_by_level(by_level: pd.DataFrame, labels: dict[int, str], title: str) -
     return fig
 
 
-def calibration(table: pd.DataFrame, title: str) -> Figure:
+def calibration(table: pd.DataFrame, title: str, predicted: str = "predicted", observed: str = "observed") -> Figure:
     """Observed churn against predicted probability (the diagonal is perfect calibration)."""
     fig = Figure(figsize=(4.5, 4.5))
     ax = fig.subplots()
     top = float(max(table["predicted"].max(), table["observed"].max())) * 1.05
     ax.plot([0, top], [0, top], color="#9e9e9e", lw=1)
     ax.plot(table["predicted"], table["observed"], marker="o")
-    ax.set_xlabel("predicted / 予測")
-    ax.set_ylabel("observed / 実績")
+    ax.set_xlabel(plain_label(predicted))
+    ax.set_ylabel(plain_label(observed))
+    percent = matplotlib.ticker.PercentFormatter(1.0, decimals=0)
+    ax.xaxis.set_major_formatter(percent)
+    ax.yaxis.set_major_formatter(percent)
     ax.set_title(plain_label(title))
     fig.tight_layout()
     return fig
@@ -131,9 +134,10 @@ def bars(values: pd.Series, title: str, money: bool = True) -> Figure:
 
 
 def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, title: str, age_label: str,
-                   size_label: str) -> Figure:
+                   size_label: str, small_label: str = "few accounts") -> Figure:
     """Cohorts (rows, with their sizes on the axis) × ages (columns): retention in % on a colour
-    scale, the value in each cell; cells over too few accounts (``small``: True) are hatched."""
+    scale, the value in each cell; cells over too few accounts (``small``: True) are hatched, and
+    a legend says what the hatching means (``small_label``)."""
     values = matrix.to_numpy(dtype=float)
     n_rows, n_cols = values.shape
     fig = Figure(figsize=(min(16, 2.5 + 0.42 * n_cols), 1.4 + 0.32 * n_rows))
@@ -152,6 +156,10 @@ def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, 
     ax.set_xlabel(plain_label(age_label))
     ax.set_ylabel(plain_label(size_label))
     ax.spines[["left", "bottom"]].set_visible(False)
+    if small.to_numpy().any():
+        hatched = matplotlib.patches.Patch(facecolor="white", edgecolor="#9e9e9e", hatch="///",
+                                           label=plain_label(small_label))
+        ax.legend(handles=[hatched], loc="upper right", fontsize=8, frameon=False)
     fig.colorbar(image, ax=ax, format=matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"), shrink=0.8)
     ax.set_title(plain_label(title))
     fig.tight_layout()

@@ -22,6 +22,7 @@ from IPython.display import HTML, Image, Markdown
 from cs_analysis import i18n
 from cs_analysis.core.ledger import mrr_ledger
 from cs_analysis.errors import SegmentError
+from cs_analysis.kpis.cancellations import UNKNOWN
 from cs_analysis.kpis.cohorts import Cohorts, cohort_retention
 from cs_analysis.kpis.engine import kpi_changes, monthly_trend
 from cs_analysis.kpis.registry import FAMILIES, HEALTH_KPIS, KPIS
@@ -36,7 +37,7 @@ from cs_analysis.model.forecast import (
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
-from cs_analysis.report.formatting import Table, format_value, kpi_label, md_escape
+from cs_analysis.report.formatting import Table, format_value, kpi_label, md_escape, segment_value
 
 if TYPE_CHECKING:
     from cs_analysis.health.review import Backtest
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 HEADLINE = ["mrr_end", "net_new_mrr", "customer_churn_rate", "revenue_churn_rate", "nrr", "grr",
             "churned_accounts", "lost_revenue", "nps", "upsell_mrr", "cross_sell_mrr", "ltv",
             "caution_or_action_accounts_end", "target_achievement_rate"]
-METRIC_UNITS = {"model": "text", "roc_auc": "ratio", "pr_auc": "ratio", "top10_capture": "prob", "lift_top10": "ratio",
+METRIC_UNITS = {"model": "model", "roc_auc": "ratio", "pr_auc": "ratio", "top10_capture": "prob", "lift_top10": "ratio",
                 "brier": "ratio", "ece": "ratio", "rows": "count", "churn_rate": "prob"}
 TREND_KPIS = ["customer_churn_rate", "revenue_churn_rate", "nrr", "grr", "mrr_end", "nps", "active_accounts_end"]
 
@@ -77,10 +78,9 @@ class KpiSection:
     def segment_vs_all(self, by: str, segment: str) -> pd.DataFrame:
         """The segment's KPIs beside the whole company's (saves tables/kpis_<by>.csv)."""
         tidy = self.base.table(self.tidy((by,)), f"kpis_{by}")
-        view = self.base.kpi_view(tidy)
-        column = f"{by}={segment}"
-        if column not in view.columns:
-            known = ", ".join(c.split("=", 1)[1] for c in view.columns if "=" in c)
+        present = tidy.loc[tidy["segment_by"] == by, "segment"].astype(str)
+        if segment not in set(present):
+            known = ", ".join(dict.fromkeys(present))
             raise SegmentError(f"no segment {segment!r} in {by} for {self.base.period.label}; segments: {known}")
         wanted = tidy[(tidy["segment_by"] == "all") | (tidy["segment"].astype(str) == segment)]
         return self.base.kpi_display(wanted[wanted["segment_by"].isin(["all", by])])
@@ -149,7 +149,7 @@ class KpiSection:
             total = pd.to_numeric(tidy[(tidy["kpi"] == kpi) & (tidy["segment_by"] == "all")]["value"]).sum()
             for r in seg.head(n).itertuples():
                 if r.v > 0:
-                    rows.append({"what": kpi_label(kpi, b.lang), "who": f"{r.segment_by} = {r.segment}",
+                    rows.append({"what": kpi_label(kpi, b.lang), "who": b.segment_name(r.segment_by, r.segment),
                                  "amount": r.v, "share": r.v / total * 100 if total else np.nan})
         ledger = mrr_ledger(b.engine.cube)
         months = ledger["month"].dt.to_period("M")
@@ -187,7 +187,7 @@ class KpiSection:
         wide = wide.sort_values("churned_mrr_by_reason", ascending=False)
         b.table(wide.reset_index(), "churn_reasons")
         return b.show(pd.DataFrame({
-            b.t("reason"): wide.index,
+            b.t("reason"): wide.index.map(lambda r: i18n.pick(i18n.NO_REASON, b.lang) if r == UNKNOWN else r),
             b.t("churned_accounts"): wide["churned_accounts_by_reason"].map(lambda v: b.fmt("churned_accounts", v)),
             b.t("churned_mrr"): wide["churned_mrr_by_reason"].map(lambda v: b.fmt("churned_mrr", v)),
             b.t("share"): (wide["churned_mrr_by_reason"] / total * 100 if total else wide["churned_mrr_by_reason"] * 0
@@ -235,7 +235,8 @@ class HealthSection:
         b = self.base
         frame = self.end.merge(b.segments(by), on="account_id", how="left")
         counts = pd.crosstab(frame[by], frame["level"])
-        return b.figure(plots.level_mix(counts, b.level_labels(), f"{b.t('level_mix')} ({by})"), f"health_mix_{by}")
+        counts.index = [segment_value(by, v, b.lang) for v in counts.index]
+        return b.figure(plots.level_mix(counts, b.level_labels(), f"{b.t('level_mix')} ({b.segment_name(by)})"), f"health_mix_{by}")
 
     def transitions(self) -> pd.DataFrame:
         from cs_analysis.health.review import transition_matrix
@@ -272,25 +273,13 @@ class HealthSection:
     def no_contact(self) -> pd.DataFrame:
         from cs_analysis.health.review import engagement_gaps
 
-        gaps = self.base.table(engagement_gaps(self.base.engine.scorer, self.base.end_day), "no_contact_accounts")
-        return self.base.present(gaps.head(20), {"account_id": "text", "name": "text", "csm_owner": "text",
-                                                 "days_since_contact": "days", "arr": "money"})
-
-    def onboarding(self) -> pd.DataFrame:
-        from cs_analysis.health.review import onboarding_summary
-
         b = self.base
-        summary = onboarding_summary(b.engine.scorer, b.end_day)
-        if not summary:
-            return Markdown(md_escape(b.t("no_onboarding")))
-        units = {"onboarding_completion_rate": "percent", "median_days_to_onboard": "days",
-                 "onboarding_stuck_accounts": "count"}
-        days = i18n.pick(i18n.DAYS_UNIT, b.lang)
-        return b.show(pd.DataFrame({
-            b.t("kpi"): [kpi_label(k, b.lang) for k in summary],
-            b.t("value"): [format_value(v, "count") + days if units[k] == "days" else format_value(v, units[k])
-                           for k, v in summary.items()],
-        }))
+        gaps = b.table(engagement_gaps(b.engine.scorer, b.end_day), "no_contact_accounts")
+        shown = b.present(gaps.head(20), {"account_id": "text", "name": "text", "csm_owner": "text",
+                                          "days_since_contact": "days", "arr": "money"})
+        shown.caption = b.t("no_contact_caption").format(days=b.settings.health.no_contact_days, n=len(gaps),
+                                                         shown=len(shown))
+        return shown
 
 
 @dataclass
@@ -327,17 +316,25 @@ class ModelSection:
     def backtest(self) -> Table:
         """The candidates, the health-score baseline and (demo data) the oracle on the pooled
         backtest test rows."""
-        table = self.base.table(pd.DataFrame(list(self.meta.backtest_overall)), "model_backtest")
-        return self.base.present(table, METRIC_UNITS)
+        b = self.base
+        table = b.table(pd.DataFrame(list(self.meta.backtest_overall)), "model_backtest")
+        shown = b.present(table, METRIC_UNITS)
+        shown.caption = b.t("model_backtest_caption").format(h=self.meta.horizon_months,
+                                                             model=b.model_name(self.meta.model))
+        return shown
 
     def folds(self) -> Table:
         """The same per time-ordered fold."""
         table = self.base.table(pd.DataFrame(list(self.meta.backtest_folds)), "model_backtest_folds")
-        return self.base.present(table, {"cutoff": "date", **METRIC_UNITS})
+        shown = self.base.present(table, {"cutoff": "date", **METRIC_UNITS})
+        shown.caption = self.base.t("model_folds_caption")
+        return shown
 
     def calibration_chart(self) -> Image:
         table = pd.DataFrame(list(self.meta.calibration))
-        return self.base.figure(plots.calibration(table, self.base.t("calibration")), "model_calibration")
+        b = self.base
+        return b.figure(plots.calibration(table, b.t("calibration"), b.t("predicted"), b.t("observed")),
+                        "model_calibration")
 
 
 @dataclass
@@ -369,7 +366,7 @@ class RiskSection:
         view = risk.head(n).assign(risk_tier=risk["risk_tier"].map(
             lambda t: i18n.pick(i18n.RISK_TIERS.get(t, (t, t)), b.lang)))
         return b.present(view, {"account_id": "text", "name": "text", "churn_probability": "prob", "risk_tier": "text",
-                                "arr_at_risk": "money", "health_level": "level", "touch_tier": "text",
+                                "arr_at_risk": "money", "health_level": "level", "touch_tier": "segment",
                                 "csm_owner": "text", "top_drivers_ja" if ja else "top_drivers": "text",
                                 "next_action_ja" if ja else "next_action": "text",
                                 "action_owner_ja" if ja else "action_owner": "text"})
@@ -382,7 +379,7 @@ class RiskSection:
                       arr_at_risk=("arr_at_risk", "sum"))
                  .reset_index().sort_values("arr_at_risk", ascending=False, ignore_index=True))
         self.base.table(table, "at_risk_by_owner_tier")
-        return self.base.present(table, {"csm_owner": "text", "touch_tier": "text", "accounts": "count",
+        return self.base.present(table, {"csm_owner": "text", "touch_tier": "segment", "accounts": "count",
                                          "high_risk": "count", "arr_at_risk": "money"})
 
     def driver_counts(self) -> Table:
@@ -390,12 +387,14 @@ class RiskSection:
         column = "top_drivers_ja" if self.base.lang == "ja" else "top_drivers"
         high = self.accounts[self.accounts["risk_tier"] == "high"][column]
         counts = high.str.split("; ").explode().value_counts().head(10)
-        return self.base.present(pd.DataFrame({"driver": counts.index, "count": counts.to_numpy()}),
-                                 {"driver": "text", "count": "count"})
+        shown = self.base.present(pd.DataFrame({"driver": counts.index, "count": counts.to_numpy()}),
+                                  {"driver": "text", "count": "count"})
+        shown.caption = self.base.t("driver_counts_caption")
+        return shown
 
     def by_owner_chart(self) -> Image:
         risk = self.accounts
-        by_owner = risk.groupby(risk["csm_owner"].fillna("(none)"))["arr_at_risk"].sum()
+        by_owner = risk.groupby(risk["csm_owner"].fillna(self.base.t("unassigned")))["arr_at_risk"].sum()
         return self.base.figure(plots.bars(by_owner.nlargest(15), self.base.t("arr_at_risk_owner")),
                                 "arr_at_risk_by_owner")
 
@@ -440,7 +439,8 @@ class RenewalSection:
         counts = counts.pivot_table(index="cohort", columns="age", values="cohort_accounts", aggfunc="first")
         small = (counts.reindex_like(matrix) < table.min_accounts).fillna(False)
         title = f"{b.t('cohort_' + measure)} ({b.t('grain_' + table.grain)})"
-        fig = plots.cohort_heatmap(matrix, table.sizes(), small, title, b.t("age_" + table.grain), b.t("cohort_size"))
+        fig = plots.cohort_heatmap(matrix, table.sizes(), small, title, b.t("age_" + table.grain), b.t("cohort_size"),
+                                   b.t("small_cohort").format(n=table.min_accounts))
         return b.figure(fig, f"cohort_{measure}")
 
     @property
