@@ -146,3 +146,14 @@ def as_known_on(ds, day):
                 f[later] = f[later].where(f[later] <= day)
         tables[name] = f.reset_index(drop=True)
     return type(ds)(**tables)
+
+
+@pytest.fixture(scope="session")
+def run(demo_small: Path, tmp_path_factory) -> Path:
+    """The report run the report tests share: the small demo company, in Japanese, by size."""
+    from cs_analysis.report.runner import run_report
+
+    out = tmp_path_factory.mktemp("reports")
+    result = run_report("FY2025Q4", demo_small, out, lang="ja", segments="size")
+    assert not result.failed, result.failed
+    return result.folder
