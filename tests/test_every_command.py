@@ -113,6 +113,9 @@ def test_every_command_ends_cleanly(variant: str, datasets: dict[str, Path], ful
     trained, _ = _run(["train", d, "--as-of", AS_OF, "--model-out", str(model)], capsys)
     for m in ([model] if trained == 0 else []) + [full_model]:
         _run(["score", d, "--model", str(m), "--as-of", AS_OF, "--out", str(tmp_path / "s.csv")], capsys)
+    tuned, _ = _run(["tune-scorecard", d, "--as-of", AS_OF, "--out", str(tmp_path / "tuned.yaml")], capsys)
+    if tuned == 0:  # the tuned file works with the commands that read settings
+        _run(["health", d, "--as-of", AS_OF, "--config", str(tmp_path / "tuned.yaml")], capsys)
     assert _digest(data) == before  # inputs are never modified
 
 

@@ -191,6 +191,49 @@ def _cmd_health(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tune_scorecard(args: argparse.Namespace) -> int:
+    import yaml
+
+    from cs_analysis.config.scorecard import scorecard_mapping
+    from cs_analysis.model.tuning import tune_scorecard
+
+    settings, ds = _load(args)
+    horizon = args.horizon_months or settings.horizon_months
+    tuned = tune_scorecard(ds, settings, args.as_of, horizon, seed=args.seed)
+    cur, new = tuned.current, tuned.tuned
+    fit, held = tuned.fit_dates, tuned.held_out_dates
+    lines = [f"Scorecard tuned on {tuned.fit_rows:,} account-months ({fit[0]:%Y-%m}..{fit[1]:%Y-%m}); held out: "
+             f"{held[0]:%Y-%m}..{held[1]:%Y-%m} ({new.observations:,} account-months), churn within "
+             f"{horizon} months",
+             f"  ROC AUC on the held-out dates: current scorecard {cur.auc:.3f}, tuned {new.auc:.3f}, "
+             f"churn model (logistic, same rows) {tuned.model_auc:.3f}",
+             "  churn by level on the held-out dates (current → tuned):"]
+    a, b = cur.by_level.set_index("level"), new.by_level.set_index("level")
+    def cell(t, level: int) -> str:  # noqa: ANN001 (a by-level frame)
+        return (f"{t.at[level, 'churn_rate']:5.1f}% of {int(t.at[level, 'observations']):>6,}"
+                if level in t.index else f"{'—':>16}")
+
+    for level in (4, 3, 2, 1):
+        lines.append(f"    {level} {LEVELS[level][1]} {LEVELS[level][0]:<16} {cell(a, level)}  →  {cell(b, level)}")
+    lines.append("  weights that moved most (share of the score):")
+    for r in tuned.weights.head(5).itertuples():
+        lift = f"{r.lift:.1f}×" if r.lift == r.lift else "—"
+        lines.append(f"    {r.measure} ({r.dimension}): {r.current_share:.0f}% → {r.tuned_share:.0f}%; accounts in "
+                     f"its lowest-scoring band ({r.lowest_band}) churned at {lift} the average")
+    print("\n".join(lines))
+    raw: dict = {}
+    if args.config is not None:  # the user's other settings stay; the scorecard is replaced whole
+        raw = yaml.safe_load(args.config.read_text(encoding="utf-8-sig")) or {}
+    raw["health"] = scorecard_mapping(tuned.scorecard)
+    header = (f"# health scorecard tuned by cs-analysis tune-scorecard on {args.path} --as-of {args.as_of:%Y-%m-%d}"
+              f" (horizon {horizon} months)\n# held-out ROC AUC: current {cur.auc:.3f}, tuned {new.auc:.3f}, "
+              f"churn model {tuned.model_auc:.3f}\n# use it with --config {args.out.name}\n")
+    write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None,
+                                       width=120), args.out)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
 def _dataset_or_table(args: argparse.Namespace, parser_name: str) -> None:
     if (args.path is None) == (args.table is None):
         raise CsAnalysisError(f"{parser_name}: give either a dataset folder or --table FILE, not both or neither")
@@ -382,6 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon-months", type=_positive, default=None,
                    help="back-test horizon (default: the setting horizon_months, 3)")
     p.set_defaults(func=_cmd_health)
+
+    p = sub.add_parser("tune-scorecard", help="learn the health scorecard's weights and bands from outcomes",
+                       description="Fit the DEAR points scorecard (bands, integer points, weights adding up "
+                                   "to 100, level cut-offs) on point-in-time rows whose churn is known by "
+                                   "--as-of, earlier dates only; print the current and tuned scorecards' "
+                                   "ROC AUC and churn by level on the later, held-out dates, beside the churn "
+                                   "model's; write a settings file that --config accepts.")
+    p.add_argument("path", help="dataset folder or DuckDB file")
+    p.add_argument("--as-of", required=True, type=_date, help="tuning date: outcomes must be known by then")
+    p.add_argument("--horizon-months", type=_positive, default=None,
+                   help="outcome: churn within H months (default: the setting horizon_months, 3)")
+    p.add_argument("--out", required=True, type=Path, help="settings YAML to write (the tuned health scorecard)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _common(p)
+    p.set_defaults(func=_cmd_tune_scorecard)
 
     p = sub.add_parser("train", help="train the churn-risk model (dataset or single table)",
                        description="On a dataset: point-in-time rows up to --as-of, time-ordered "

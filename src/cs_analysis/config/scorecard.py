@@ -3,8 +3,10 @@
 Declared in the ``health:`` section of the settings YAML (shipped default in settings.yaml).
 Each measure maps a point-in-time signal (see :mod:`cs_analysis.health.signals`) to 0–100 points by
 thresholds: with ``bins: [b1, b2, …]`` and ``points: [p0, p1, …]`` a value below b1 scores p0,
-from b1 up to b2 scores p1, and so on. Weights are relative (normalised within a dimension and
-across dimensions).
+from b1 up to b2 scores p1, and so on. A missing value (e.g. an account that never answered the
+NPS survey) scores the measure's ``missing`` points when it has them; without them the measure
+is left out for that account and the others are re-weighted. Weights are relative (normalised
+within a dimension and across dimensions).
 """
 
 from __future__ import annotations
@@ -40,12 +42,13 @@ class Measure:
     weight: float
     bins: tuple[float, ...]
     points: tuple[float, ...]
+    missing: float | None = None  # points of a missing value; None: the measure is left out
 
     def score(self, values: np.ndarray) -> np.ndarray:
-        """Points of each value (NaN where the value is missing)."""
+        """Points of each value (a missing value scores ``missing``, else NaN)."""
         values = np.asarray(values, float)
         points = np.asarray(self.points, float)[np.digitize(np.nan_to_num(values), self.bins)]
-        return np.where(np.isnan(values), np.nan, points)
+        return np.where(np.isnan(values), np.nan if self.missing is None else self.missing, points)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ def _mapping(raw: Any, where: str, keys: set[str] | None = None) -> dict[str, An
 def _measure(name: str, raw: Any, where: str, known: tuple[str, ...]) -> Measure:
     if name not in known:
         raise ConfigError(f"{where}: unknown measure {name!r}; known: {', '.join(known)}")
-    spec = _mapping(raw, where, {"weight", "bins", "points"})
+    spec = _mapping(raw, where, {"weight", "bins", "points", "missing"})
     bins = spec.get("bins")
     points = spec.get("points")
     if not isinstance(bins, list) or not isinstance(points, list):
@@ -130,7 +133,9 @@ def _measure(name: str, raw: Any, where: str, known: tuple[str, ...]) -> Measure
         raise ConfigError(f"{where}: needs one more point than bins ({len(b)} bins, {len(p)} points)")
     if any(x >= y for x, y in zip(b, b[1:], strict=False)):
         raise ConfigError(f"{where}: bins must increase")
-    return Measure(name, _number(spec.get("weight", 1), f"{where}.weight", 0), b, p)
+    missing = spec.get("missing")
+    return Measure(name, _number(spec.get("weight", 1), f"{where}.weight", 0), b, p,
+                   None if missing is None else _number(missing, f"{where}.missing", 0, 100))
 
 
 def parse_scorecard(raw: Any, source: str = "health") -> Scorecard:
@@ -188,3 +193,31 @@ def parse_scorecard(raw: Any, source: str = "health") -> Scorecard:
             stuck_after_days=int(_number(ob.get("stuck_after_days", 120), f"{source}.onboarding.stuck_after_days", 1)),
         ),
     )
+
+
+def _plain(x: float) -> int | float:
+    """A number as a person writes it in YAML: 30, not 30.0."""
+    return int(x) if float(x).is_integer() else float(x)
+
+
+def scorecard_mapping(card: Scorecard) -> dict[str, Any]:
+    """The ``health:`` YAML mapping of ``card`` (what :func:`parse_scorecard` reads back to an
+    equal scorecard): every key written, numbers as a person would write them."""
+    caution, healthy, good = card.level_minimums
+    ob = card.onboarding
+    return {
+        "levels": {"good": _plain(good), "healthy": _plain(healthy), "caution": _plain(caution)},
+        "champion_change": {"cap_level": card.champion_cap_level, "days": card.champion_cap_days},
+        "maturity": {"onboarding_cap_level": card.onboarding_cap_level, "stuck_cap_level": card.stuck_cap_level},
+        "no_contact_days": card.no_contact_days,
+        "low_utilisation": _plain(card.low_utilisation),
+        "default_target_level": card.default_target_level,
+        "onboarding": {"rule": ob.rule, "milestones": list(ob.milestones), "steady_usage_months": ob.steady_usage_months,
+                       "steady_usage_min_utilisation": _plain(ob.steady_usage_min_utilisation),
+                       "stuck_after_days": ob.stuck_after_days},
+        "dimensions": {d.name: {"weight": _plain(d.weight), "measures": {
+            m.name: {"weight": _plain(m.weight), "bins": [_plain(b) for b in m.bins],
+                     "points": [_plain(p) for p in m.points],
+                     **({} if m.missing is None else {"missing": _plain(m.missing)})}
+            for m in d.measures}} for d in card.dimensions},
+    }

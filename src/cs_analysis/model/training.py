@@ -55,8 +55,10 @@ def read_truth(folder: str | Path, horizon_months: int) -> pd.DataFrame | None:
     })
 
 
-def training_rows(dataset: Dataset, settings: Settings, as_of: pd.Timestamp, horizon_months: int) -> pd.DataFrame:
-    """Point-in-time rows of every month end whose label window is complete by ``as_of``."""
+def training_rows(dataset: Dataset, settings: Settings, as_of: pd.Timestamp, horizon_months: int,
+                  command: str = "train") -> pd.DataFrame:
+    """Point-in-time rows of every month end whose label window is complete by ``as_of``
+    (``command`` names what needs them in the error when the history is too short)."""
     builder = FeatureBuilder(dataset, settings, horizon_months)
     months = builder.scorer.signals.cube.months
     # a churn in month m is known on m's first day (no bill), so labels need months ≤ as_of's
@@ -65,7 +67,7 @@ def training_rows(dataset: Dataset, settings: Settings, as_of: pd.Timestamp, hor
     if dates < min_observation_dates(horizon_months):
         need = min_observation_dates(horizon_months) + horizon_months + 1
         raise HistoryError(
-            f"train needs at least {need} months of subscriptions up to --as-of {as_of:%Y-%m-%d} "
+            f"{command} needs at least {need} months of subscriptions up to --as-of {as_of:%Y-%m-%d} "
             f"(the opening month, {min_observation_dates(horizon_months)} month ends for the time-ordered "
             f"backtest and {horizon_months} months for their labels); the data covers "
             f"{months[0]}..{months[-1]}, which gives {max(dates, 0)} such month ends")
@@ -73,7 +75,7 @@ def training_rows(dataset: Dataset, settings: Settings, as_of: pd.Timestamp, hor
     return rows[rows[LABEL].notna()].reset_index(drop=True)
 
 
-def _usable_features(rows: pd.DataFrame, numeric: list[str], categorical: list[str]
+def usable_features(rows: pd.DataFrame, numeric: list[str], categorical: list[str]
                      ) -> tuple[list[str], list[str], list[str]]:
     """The feature columns with a value in at least one training row, and the notes on the rest
     (a column missing in every row carries nothing to learn, and breaks some estimators)."""
@@ -87,7 +89,7 @@ def _usable_features(rows: pd.DataFrame, numeric: list[str], categorical: list[s
     return [c for c in numeric if c not in empty], categorical, notes
 
 
-def _check_labels(rows: pd.DataFrame, as_of: pd.Timestamp, horizon_months: int) -> None:
+def check_labels(rows: pd.DataFrame, as_of: pd.Timestamp, horizon_months: int, command: str = "train") -> None:
     y = rows[LABEL].astype(bool)
     churned, stayed = int(y.sum()), int((~y).sum())
     window = (f"{rows['as_of'].min():%Y-%m-%d}..{rows['as_of'].max():%Y-%m-%d}" if len(rows)
@@ -96,7 +98,7 @@ def _check_labels(rows: pd.DataFrame, as_of: pd.Timestamp, horizon_months: int) 
         what = "no account churned" if churned == 0 else ("every account churned" if stayed == 0 else
                                                           f"{churned} churned and {stayed} retained observations")
         raise HistoryError(
-            f"train needs at least {MIN_CLASS_ROWS} churned and {MIN_CLASS_ROWS} retained observations "
+            f"{command} needs at least {MIN_CLASS_ROWS} churned and {MIN_CLASS_ROWS} retained observations "
             f"(account × month end, churn within {horizon_months} months) before --as-of {as_of:%Y-%m-%d}; "
             f"the history ({window}) has {what}: nothing to learn from")
 
@@ -106,11 +108,11 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
     """Backtest the candidates and fit the chosen one on every row labelled by ``as_of``."""
     as_of = pd.Timestamp(as_of).normalize()
     rows = training_rows(dataset, settings, as_of, horizon_months)
-    _check_labels(rows, as_of, horizon_months)
+    check_labels(rows, as_of, horizon_months)
     if truth is not None:
         rows = rows.merge(truth, on=["account_id", "as_of"], how="left")
     numeric, categorical = feature_columns(rows.drop(columns=["oracle"], errors="ignore"))
-    numeric, categorical, notes = _usable_features(rows, numeric, categorical)
+    numeric, categorical, notes = usable_features(rows, numeric, categorical)
     bt = backtest(rows, numeric, categorical, horizon_months,
                   oracle="oracle" if truth is not None else None, seed=seed)
     x, y = rows[numeric + categorical], rows[LABEL].astype(bool).to_numpy()
