@@ -160,6 +160,8 @@ def _cmd_health(args: argparse.Namespace) -> int:
     settings, ds = _load(args)
     scorer = HealthScorer(ds, settings)
     frame = scorer.at(args.as_of)
+    if args.since is not None and args.since >= args.as_of:
+        raise CsAnalysisError(f"health: --since {args.since:%Y-%m-%d} must be before --as-of {args.as_of:%Y-%m-%d}")
     lines = [f"Health on {args.as_of:%Y-%m-%d}: {len(frame):,} active accounts"]
     for note in scorer.notes:
         lines.append(f"note: {note}")
@@ -184,6 +186,18 @@ def _cmd_health(args: argparse.Namespace) -> int:
         lines.append(bt.by_level.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
         lines.append(f"  ROC AUC of the score: {bt.auc:.3f}; by dimension: "
                      + ", ".join(f"{k} {v:.3f}" for k, v in bt.auc_by_dimension.items()))
+    if args.since is not None:
+        moved = scorer.moved_by(args.since, args.as_of)
+        frame = frame.merge(moved, on="account_id", how="left")
+        then = frame["level_since"]
+        down, up = int((frame["level"] < then).sum()), int((frame["level"] > then).sum())
+        lines.append(f"Since {args.since:%Y-%m-%d}: {down:,} accounts dropped a level, {up:,} rose one or more, "
+                     f"{int(then.isna().sum()):,} were not active then; the largest drops in score:")
+        change = frame["score"] - frame["score_since"]
+        for i in change.nsmallest(5).index[change.nsmallest(5) < 0]:
+            r = frame.loc[i]
+            lines.append(f"  {r['account_id']}: {r['score_since']:.0f} → {r['score']:.0f} "
+                         f"(level {int(r['level_since'])} → {int(r['level'])}): {r['moved_by']}")
     print("\n".join(lines))
     if args.out is not None:
         write_frame(frame, args.out)
@@ -420,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", required=True, type=_date, help="the date to score on (YYYY-MM-DD)")
     _common(p)
     p.add_argument("--out", type=Path, help="write the per-account table (.csv or .parquet)")
+    p.add_argument("--since", type=_date, help="also each account's score and level on this earlier date "
+                                               "and what moved it since (moved_by, moved_by_ja)")
     p.add_argument("--backtest", action="store_true",
                    help="also back-test: churn in the following months by level, and ROC AUC")
     p.add_argument("--horizon-months", type=_positive, default=None,

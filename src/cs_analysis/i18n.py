@@ -135,6 +135,9 @@ REPORT: dict[str, tuple[str, str]] = {
                      "（MRRは月次の subscriptions から計算しています）。"),
     "no_renewals": ("No contract comes up for renewal in the months ahead.", "今後の対象期間に更新を迎える契約はありません。"),
     "index": ("Pages of this report", "このレポートのページ"),
+    "dropped_link": ("→ The {n} accounts that dropped a level, and what moved their score",
+                     "→ レベルが下がった{n}社と、スコアを動かした要因"),
+    "dropped_title": ("Accounts that dropped a level this period, and why", "当期にレベルが下がった顧客とその要因"),
     "small_cohort": ("fewer than {n} accounts: read with care", "{n}社未満（参考値）"),
     "model_backtest_caption": ("Time-ordered backtest, all test folds pooled: churn in the next {h} months; chosen "
                                "model: {model}", "時系列順のバックテスト（全検証期間の合計）: {h}か月以内の解約、採用モデル: {model}"),
@@ -257,6 +260,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "measure": ("Measure", "指標"),
     "value": ("Value", "値"),
     "level_from": ("Level at start", "期首のレベル"),
+    "level_since": ("Level at start", "期首のレベル"),
+    "score_change": ("Score change", "スコアの変化"),
+    "moved_by": ("What moved the score", "スコアを動かした要因"),
+    "moved_by_ja": ("What moved the score", "スコアを動かした要因"),
     "churned_level": ("Churned", "解約"),
 }
 

@@ -199,3 +199,35 @@ def test_health_equals_health_on_data_known_then(demo_small: Path):
         full = HealthScorer(ds, Settings()).at(day)
         then = HealthScorer(as_known_on(ds, day), Settings()).at(day)
         pd.testing.assert_frame_equal(full, then)
+
+
+def test_moved_by_names_the_measure_that_crossed_a_band():
+    """A's seats go from 10 to 20 in August 2025 while 8 users stay active: utilisation falls
+    from 80 % (band 70–85 %: 85 points) to 40 % (band 30–50 %: 30 points); nothing else changes
+    band (the 3-month seat change is 0 again by December). With only subscriptions and usage,
+    the score is (30 × deployment + 25 × adoption) / 55 and utilisation is 70 % of deployment,
+    so the score falls by (85 − 30) × 30/55 × 0.7 = 21 points, all of it utilisation's."""
+    months = [f"2025-{m:02d}" for m in range(1, 13)]
+    subs = [("A", m, "core", 10 if m < "2025-08" else 20, 50_000) for m in months]
+    usage = [("A", f"{m}-01", 8, 100, 5) for m in months]
+    scorer = HealthScorer(dataset_from(subs, usage=usage), Settings())
+    moved = scorer.moved_by("2025-06-30", "2025-12-31").set_index("account_id").loc["A"]
+    now = scorer.at("2025-12-31").set_index("account_id").loc["A"]
+    assert now["score"] - moved["score_since"] == pytest.approx(-(85 - 30) * 30 / 55 * 0.7)
+    assert moved["moved_by_ja"] == "ライセンス利用率 80%→40% (−21点)"
+    assert moved["moved_by"] == "license utilisation 80%→40% (−21 pts)"
+    contributions, _ = scorer.contributions("2025-12-31")
+    assert contributions.loc["A"].sum() == pytest.approx(now["score"])  # the parts add up to the score
+    same = scorer.moved_by("2025-11-30", "2025-12-31").set_index("account_id").loc["A"]
+    assert same["moved_by"] == ""  # no band crossed: nothing moved it
+
+
+def test_health_since_on_the_command_line(demo_small: Path, tmp_path: Path, capsys):
+    out = tmp_path / "h.csv"
+    assert main(["health", str(demo_small), "--as-of", "2026-09-30", "--since", "2026-06-30", "--out", str(out)]) == 0
+    assert "accounts dropped a level" in capsys.readouterr().out
+    frame = pd.read_csv(out, encoding="utf-8-sig")
+    assert {"score_since", "level_since", "moved_by", "moved_by_ja"} <= set(frame.columns)
+    dropped = frame[frame["level"] < frame["level_since"]]
+    assert len(dropped) and dropped["moved_by_ja"].str.contains("点").all()
+    assert main(["health", str(demo_small), "--as-of", "2026-06-30", "--since", "2026-09-30"]) == 2

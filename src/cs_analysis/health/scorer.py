@@ -32,6 +32,7 @@ FLAG_DIMENSIONS = {"no_contact": "engagement", "onboarding_stuck": "adoption", "
                    "low_utilisation": "deployment", "detractor": "other", "severe_ticket": "other",
                    "seats_down": "deployment"}
 FLAGS = tuple(FLAG_TABLES)  # every flag, in output order
+MINUS = "−"  # the minus sign of numbers in words (as the reports print them)
 
 
 def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
@@ -51,6 +52,8 @@ def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
         text = digits + i18n.pick(i18n.DAYS_UNIT, lang)
     else:
         text = digits
+    if unit != "flag":
+        text = pd.Series(text, dtype=object).str.replace("-", MINUS, regex=False).to_numpy(dtype=object)
     return np.where(ok, text, "").astype(object)
 
 
@@ -206,9 +209,81 @@ class HealthScorer:
             out.append(_join(top, picked))
         return out[0], out[1]
 
+    def contributions(self, as_of: str | pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Each active account's points of the score per measure on ``as_of`` (account_id index;
+        a measure's points × its share of the weights present for that account, so that a row
+        adds up to the score) and the measures' values."""
+        self.signals.cube.require_day(pd.Timestamp(as_of))
+        sig = self.signals.at(as_of)
+        sig = sig[sig["active"].to_numpy()]
+        card = self.settings.health
+        dims = [d for d in card.dimensions if any(m[0] == d.name for m in self._measures)]
+        points = {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
+        present_dims = np.zeros((len(sig), len(dims)))
+        inner: dict[str, np.ndarray] = {}
+        for j, dim in enumerate(dims):
+            names = [(name, m) for d, name, m in self._measures if d == dim.name]
+            w = np.column_stack([np.where(np.isnan(points[n]), 0.0, m.weight) for n, m in names])
+            total = w.sum(axis=1)
+            for k, (n, _) in enumerate(names):
+                inner[n] = np.divide(w[:, k], total, out=np.zeros(len(sig)), where=total > 0)
+            present_dims[:, j] = np.where(total > 0, dim.weight, 0.0)
+        dim_total = present_dims.sum(axis=1)
+        contrib = {}
+        for j, dim in enumerate(dims):
+            share = np.divide(present_dims[:, j], dim_total, out=np.zeros(len(sig)), where=dim_total > 0)
+            for d, name, _ in self._measures:
+                if d == dim.name:
+                    contrib[name] = np.nan_to_num(points[name]) * inner[name] * share
+        names = [name for _, name, _ in self._measures]
+        return (pd.DataFrame(contrib, index=sig.index)[names],
+                pd.DataFrame({n: sig[n].to_numpy(dtype=float) for n in names}, index=sig.index))
+
+    def moved_by(self, since: str | pd.Timestamp, as_of: str | pd.Timestamp, top: int = 3) -> pd.DataFrame:
+        """Why each account's score moved between ``since`` and ``as_of``: its score and level
+        then, and the ``top`` measures whose points of the score changed most, in words
+        (``moved_by``, ``moved_by_ja``: "利用率 72%→41% (−12点)"); the changes add up to the
+        score's change. Accounts not active at ``since`` have no score then and no reasons."""
+        now_c, now_v = self.contributions(as_of)
+        then_c, then_v = self.contributions(since)
+        then = self.at(since, reasons=False).set_index("account_id")
+        ids = now_c.index
+        delta = now_c - then_c.reindex(ids)
+        known = ids.isin(then_c.index)
+        out = pd.DataFrame({"account_id": ids, "score_since": then["score"].reindex(ids).to_numpy(),
+                            "level_since": then["level"].reindex(ids).astype("Int64").to_numpy()})
+        # a measure is a reason only where its own points changed (a band crossed, a value
+        # appearing or going missing), not where it only took up the weight of another
+        scorecard = {name: m for _, name, m in self._measures}
+        own = np.column_stack([_changed(scorecard[n].score(then_v[n].reindex(ids).to_numpy()),
+                                        scorecard[n].score(now_v[n].to_numpy())) for n in now_c.columns])
+        d = np.where(own, delta.to_numpy(), 0.0)
+        order = np.argsort(-np.abs(np.nan_to_num(d)), axis=1, kind="stable")[:, :top]
+        picked = np.take_along_axis(np.nan_to_num(d), order, axis=1)
+        show = (np.abs(picked) >= 0.5) & known[:, None]
+        texts = {"en": [], "ja": []}
+        for j, name in enumerate(now_c.columns):
+            unit = MEASURES[name][1]
+            for lang, words in (("en", " pts"), ("ja", "点")):
+                label = i18n.pick(i18n.MEASURES[name], lang)
+                before = _format(then_v[name].reindex(ids).to_numpy(), unit, lang)
+                after = _format(now_v[name].to_numpy(), unit, lang)
+                change = pd.Series(np.round(d[:, j])).map(lambda x: f"{x:+.0f}".replace("-", "−")).to_numpy(dtype=object)
+                texts[lang].append(label + " " + np.where(before == "", "—", before) + "→"
+                                   + np.where(after == "", "—", after) + " (" + change + words + ")")
+        for lang, column in (("en", "moved_by"), ("ja", "moved_by_ja")):
+            table = np.column_stack(texts[lang]) if texts[lang] else np.empty((len(ids), 0), object)
+            out[column] = _join(show, np.take_along_axis(table, order, axis=1)) if len(now_c.columns) else ""
+        return out
+
     def history(self, as_of_dates: Sequence[str | pd.Timestamp]) -> pd.DataFrame:
         """:meth:`at` for each date (without reasons), stacked: snapshots over history."""
         return pd.concat([self.at(d, reasons=False) for d in as_of_dates], ignore_index=True)
+
+
+def _changed(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """Points that differ, a missing value on one side counting as a change."""
+    return np.isnan(before) != np.isnan(after) | (np.nan_to_num(before) != np.nan_to_num(after))
 
 
 def _weighted(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 HEADLINE = ["mrr_end", "net_new_mrr", "customer_churn_rate", "revenue_churn_rate", "nrr", "grr",
             "churned_accounts", "lost_revenue", "nps", "upsell_mrr", "cross_sell_mrr", "ltv",
             "caution_or_action_accounts_end", "target_achievement_rate"]
+DROPPED_ANCHOR = "dropped-a-level"
 METRIC_UNITS = {"model": "model", "roc_auc": "ratio", "pr_auc": "ratio", "top10_capture": "prob", "lift_top10": "ratio",
                 "brier": "ratio", "ece": "ratio", "rows": "count", "churn_rate": "prob"}
 TREND_KPIS = ["customer_churn_rate", "revenue_churn_rate", "nrr", "grr", "mrr_end", "nps", "active_accounts_end"]
@@ -250,6 +251,36 @@ class HealthSection:
         view = view.map(lambda v: format_value(v, "count")).reset_index()
         view = view.rename(columns={view.columns[0]: b.t("from")})
         return b.show(view, b.t("transitions_caption").format(start=b.start_day.date(), end=b.end_day.date()))
+
+    @cached_property
+    def drops(self) -> pd.DataFrame:
+        """Accounts whose level fell between the period's start and end, with what moved their
+        score (HealthScorer.moved_by), the largest fall in score first (saves tables/health_dropped.csv)."""
+        b = self.base
+        moved = b.engine.scorer.moved_by(b.start_day, b.end_day)
+        frame = self.end[["account_id", "score", "level"]].merge(moved, on="account_id")
+        frame = frame[frame["level"] < frame["level_since"]].assign(score_change=lambda f: f["score"] - f["score_since"])
+        names = b.dataset.accounts.set_index("account_id")["name"] if "name" in b.dataset.accounts else None
+        frame.insert(1, "name", frame["account_id"].map(names) if names is not None else "")
+        frame = frame.sort_values(["score_change", "account_id"], ignore_index=True)
+        return b.table(frame, "health_dropped")
+
+    def dropped_link(self) -> str:
+        """A Markdown line under the transition matrix linking to the accounts that dropped a level."""
+        b = self.base
+        return f"[{md_escape(b.t('dropped_link').format(n=len(self.drops)))}](#{DROPPED_ANCHOR})"
+
+    def dropped_heading(self) -> str:
+        """The heading (with the anchor the matrix links to) above :meth:`dropped`, as Markdown."""
+        return f'<a id="{DROPPED_ANCHOR}"></a>\n\n### {md_escape(self.base.t("dropped_title"))}'
+
+    def dropped(self) -> Table:
+        """The accounts that dropped a level: levels then and now, change in score, and reasons."""
+        b = self.base
+        ja = b.lang == "ja"
+        return b.present(self.drops.head(30), {"account_id": "text", "name": "text", "level_since": "level",
+                                               "level": "level", "score_change": "score",
+                                               "moved_by_ja" if ja else "moved_by": "text"})
 
     @cached_property
     def backtest(self) -> Backtest:
