@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cs_analysis.config.scorecard import scorecard_mapping
 from cs_analysis.config.settings import load_settings
 from cs_analysis.data.dataset import load_dataset
 from cs_analysis.data.demo import DemoSpec, write_demo
@@ -208,7 +209,6 @@ def _cmd_health(args: argparse.Namespace) -> int:
 def _cmd_tune_scorecard(args: argparse.Namespace) -> int:
     import yaml
 
-    from cs_analysis.config.scorecard import scorecard_mapping
     from cs_analysis.model.tuning import tune_scorecard
 
     settings, ds = _load(args)
@@ -245,6 +245,39 @@ def _cmd_tune_scorecard(args: argparse.Namespace) -> int:
     write_text(header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None,
                                        width=120), args.out)
     print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_contact_impact(args: argparse.Namespace) -> int:
+    import json
+
+    from cs_analysis.model.impact import contact_impact
+
+    settings, ds = _load(args)
+    horizon = args.horizon_months or settings.horizon_months
+    impact = contact_impact(ds, settings, args.as_of, horizon, by=args.by, seed=args.seed)
+    if args.format == "json":
+        text = json.dumps(impact.as_dict(), ensure_ascii=False, indent=1, allow_nan=False) + "\n"
+    else:
+        def line(name: str, e) -> str:  # noqa: ANN001 (an Estimate)
+            if e.effect != e.effect:
+                return f"  {name}: too few pairs ({e.pairs}) to estimate"
+            return (f"  {name}: {e.effect * 100:+.2f} points of churn (95% CI {e.ci_low * 100:+.2f} to "
+                    f"{e.ci_high * 100:+.2f}); {e.pairs:,} pairs, churn {e.churn_touched * 100:.1f}% touched vs "
+                    f"{e.churn_matched * 100:.1f}% matched untouched; {e.unmatched:,} touched without a match")
+        o = impact.overall
+        lines = [f"Effect of a proactive touchpoint on churn within {horizon} months "
+                 f"(account-months {impact.months[0]}..{impact.months[1]}; propensity-score matching within the "
+                 f"month on the signals at the month's start):", line("all accounts", o)]
+        lines += [line(f"{impact.by}={s}", e) for s, e in impact.segments.items()]
+        lines.append("balance (standardised mean difference, touched vs untouched → vs matched):")
+        for r in impact.balance.head(8).itertuples():
+            lines.append(f"  {r.covariate:<24} {r.smd_before:+.3f} → {r.smd_after:+.3f}")
+        worst = impact.balance["smd_after"].abs().max()
+        lines.append(f"  largest |SMD| after matching: {worst:.3f}" + (" (balanced: < 0.1)" if worst < 0.1 else
+                                                                          " (above 0.1: read with care)"))
+        text = "\n".join(lines) + "\n"
+    _emit(text, args.out)
     return 0
 
 
@@ -456,6 +489,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     _common(p)
     p.set_defaults(func=_cmd_tune_scorecard)
+
+    p = sub.add_parser("contact-impact", help="estimate what a proactive CS touchpoint does to churn",
+                       description="Account-months with a proactive touchpoint vs similar ones of the same "
+                                   "month without (propensity-score matching on the signals at the month's "
+                                   "start): the effect on churn within H months, a 95% bootstrap interval, "
+                                   "the pairs and balance diagnostics; outcomes known by --as-of only.")
+    p.add_argument("path", help="dataset folder or DuckDB file")
+    p.add_argument("--as-of", required=True, type=_date, help="outcomes must be known by this date")
+    p.add_argument("--horizon-months", type=_positive, default=None,
+                   help="outcome: churn within H months (default: the setting horizon_months, 3)")
+    p.add_argument("--by", help="also per segment of this column (size, touch_tier or an accounts column)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
+    p.add_argument("--out", type=Path, help="write to this file instead of the screen")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the bootstrap (default 0)")
+    _common(p)
+    p.set_defaults(func=_cmd_contact_impact)
 
     p = sub.add_parser("train", help="train the churn-risk model (dataset or single table)",
                        description="On a dataset: point-in-time rows up to --as-of, time-ordered "

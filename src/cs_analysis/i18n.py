@@ -135,6 +135,21 @@ REPORT: dict[str, tuple[str, str]] = {
                      "（MRRは月次の subscriptions から計算しています）。"),
     "no_renewals": ("No contract comes up for renewal in the months ahead.", "今後の対象期間に更新を迎える契約はありません。"),
     "index": ("Pages of this report", "このレポートのページ"),
+    "impact_sentence": ("What CS contact does: accounts with a proactive touchpoint churned {effect} (95 % interval "
+                        "{low} to {high}) within {h} months compared with similar accounts of the same month without "
+                        "one ({touched} vs {matched}; {pairs} pairs, {first}..{last}): {verdict}",
+                        "CS接点の効果: 能動的な接点があった顧客の{h}か月以内の解約率は、同じ月の似た顧客（接点なし）より "
+                        "{effect}（95%区間 {low}〜{high}）でした（{touched} 対 {matched}、{pairs}組、{first}〜{last}）。"
+                        "{verdict}"),
+    "impact_lower": ("contact lowers churn.", "接点は解約を減らしています。"),
+    "impact_higher": ("touched accounts churn more: contact may follow risk rather than prevent it.",
+                      "接点のあった顧客の方が解約が多く、接点がリスクの後追いになっている可能性があります。"),
+    "impact_unclear": ("the data cannot tell the effect from zero.", "効果はゼロと区別できません。"),
+    "impact_unavailable": ("What CS contact does cannot be estimated from this data: {why}",
+                           "CS接点の効果はこのデータでは推定できません: {why}"),
+    "impact_title": ("Effect of a proactive touchpoint on churn within {h} months (95 % interval)",
+                     "能動的な接点による{h}か月以内の解約率の変化（95%区間）"),
+    "impact_zero": ("no effect", "効果なし"),
     "dropped_link": ("→ The {n} accounts that dropped a level, and what moved their score",
                      "→ レベルが下がった{n}社と、スコアを動かした要因"),
     "dropped_title": ("Accounts that dropped a level this period, and why", "当期にレベルが下がった顧客とその要因"),

@@ -64,6 +64,7 @@ class ReportContext(ReportBase):
         if not self.out:
             raise ReportError("prepare() needs the report folder (out)")
         _ = self.risks.accounts  # trains (or loads) the model and caches the at-risk list
+        _ = self.health.impact  # the contact-impact estimate both the quarterly report and the health review show
 
     def index(self, segments: str = "size,touch_tier") -> str:
         """Markdown links to every page of the run (report.pages; the segment pages of

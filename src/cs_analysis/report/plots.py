@@ -191,3 +191,24 @@ def forecast(history: pd.DataFrame, ahead: pd.DataFrame, title: str, labels: dic
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def effect_intervals(table: pd.DataFrame, title: str, zero_label: str) -> Figure:
+    """Estimated effects (``effect``, in percentage points) with their 95 % intervals (``low``,
+    ``high``), one row per ``label``, against a line at no effect."""
+    fig = Figure(figsize=(7, 0.5 * len(table) + 1.4))
+    ax = fig.subplots()
+    rows = np.arange(len(table))[::-1]
+    effect = table["effect"].to_numpy(dtype=float)
+    err = np.vstack([effect - table["low"].to_numpy(dtype=float), table["high"].to_numpy(dtype=float) - effect])
+    colors = [MOVEMENT_COLORS["up"] if h < 0 else MOVEMENT_COLORS["down"] if lo > 0 else MOVEMENT_COLORS["total"]
+              for lo, h in zip(table["low"], table["high"], strict=True)]
+    for k, color in enumerate(colors):  # one interval per segment (a handful), each in its colour
+        ax.errorbar(effect[k], rows[k], xerr=err[:, [k]], fmt="o", color=color, ecolor=color, elinewidth=2, capsize=4)
+    ax.axvline(0, color="#9e9e9e", lw=1, ls="--", label=plain_label(zero_label))
+    ax.set_yticks(rows, [plain_label(x) for x in table["label"]])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+.1f}pt".replace("-", "−")))
+    ax.legend(loc="best", fontsize=8, frameon=False)
+    ax.set_title(plain_label(title))
+    fig.tight_layout()
+    return fig

@@ -10,6 +10,7 @@ notebook's kernel that needs neither starts in about half the time.
 from __future__ import annotations
 
 import html
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +22,8 @@ from IPython.display import HTML, Image, Markdown
 
 from cs_analysis import i18n
 from cs_analysis.core.ledger import mrr_ledger
-from cs_analysis.errors import SegmentError
+from cs_analysis.data.io import write_text
+from cs_analysis.errors import DataError, HistoryError, SegmentError
 from cs_analysis.kpis.cancellations import UNKNOWN
 from cs_analysis.kpis.cohorts import Cohorts, cohort_retention
 from cs_analysis.kpis.engine import kpi_changes, monthly_trend
@@ -34,6 +36,7 @@ from cs_analysis.model.forecast import (
     months_ahead_to_next_quarter,
     renewal_calendar,
 )
+from cs_analysis.model.impact import Impact, contact_impact
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
@@ -251,6 +254,53 @@ class HealthSection:
         view = view.map(lambda v: format_value(v, "count")).reset_index()
         view = view.rename(columns={view.columns[0]: b.t("from")})
         return b.show(view, b.t("transitions_caption").format(start=b.start_day.date(), end=b.end_day.date()))
+
+    @cached_property
+    def impact(self) -> Impact | str:
+        """The effect of a proactive touchpoint on churn within the horizon, by touch tier, from
+        outcomes known by the period's end (model.impact); a sentence saying why when the data
+        cannot give it. Cached for the run's notebooks (cache/contact_impact.json)."""
+        b = self.base
+        path = Path(b.out) / "cache" / "contact_impact.json" if b.out else None
+        if path is not None and path.is_file():
+            return Impact.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        try:
+            found: Impact | str = contact_impact(b.dataset, b.settings, b.end_day, b.settings.horizon_months,
+                                                 by="touch_tier", seed=b.seed)
+        except (DataError, HistoryError) as exc:
+            found = str(exc)
+        if path is not None and isinstance(found, Impact):
+            write_text(json.dumps(found.as_dict(), ensure_ascii=False), path)
+        return found
+
+    def impact_sentence(self) -> str:
+        """The contact-impact estimate in one sentence (Markdown), in the report's language."""
+        b, found = self.base, self.impact
+        if isinstance(found, str):
+            return md_escape(b.t("impact_unavailable").format(why=found))
+        e = found.overall
+        if e.effect != e.effect:
+            return md_escape(b.t("impact_unavailable").format(why=f"{e.pairs} pairs"))
+        def pt(x: float) -> str:
+            return f"{x * 100:+.1f}pt".replace("-", "−")
+        verdict = ("impact_lower" if e.ci_high < 0 else "impact_higher" if e.ci_low > 0 else "impact_unclear")
+        return md_escape(b.t("impact_sentence").format(
+            h=found.horizon_months, effect=pt(e.effect), low=pt(e.ci_low), high=pt(e.ci_high), pairs=f"{e.pairs:,}",
+            touched=format_value(e.churn_touched * 100, "percent"), matched=format_value(e.churn_matched * 100, "percent"),
+            verdict=b.t(verdict), first=found.months[0], last=found.months[1]))
+
+    def impact_chart(self) -> Image | Markdown:
+        """The estimate with its 95 % interval, for all accounts and per touch tier."""
+        b, found = self.base, self.impact
+        if isinstance(found, str):
+            return Markdown("")
+        rows = [(b.segment_name("all"), found.overall), *((segment_value("touch_tier", s, b.lang), e)
+                                                          for s, e in found.segments.items())]
+        table = pd.DataFrame([{"label": name, "effect": e.effect * 100, "low": e.ci_low * 100, "high": e.ci_high * 100}
+                              for name, e in rows if e.effect == e.effect])
+        b.table(table, "contact_impact")
+        title = b.t("impact_title").format(h=found.horizon_months)
+        return b.figure(plots.effect_intervals(table, title, b.t("impact_zero")), "contact_impact")
 
     @cached_property
     def drops(self) -> pd.DataFrame:

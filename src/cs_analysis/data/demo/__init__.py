@@ -3,17 +3,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 
 from cs_analysis.data.billing import contracts_from_subscriptions
 from cs_analysis.data.demo.events import write_events
-from cs_analysis.data.demo.simulator import DemoSpec, generate_demo
+from cs_analysis.data.demo.simulator import DemoSpec, generate_demo, simulate
 from cs_analysis.data.io import DATASET_FILE, write_frame, write_text
 from cs_analysis.errors import ConfigError
 
 __all__ = ["DemoSpec", "generate_demo", "write_demo"]
+CONTACT_HORIZON_MONTHS = 3  # the horizon of _truth/contact_effect.json (the setting horizon_months' default)
 
 
 def write_demo(out: str | Path, spec: DemoSpec, fmt: str = "csv", events: bool = False,
@@ -24,7 +26,8 @@ def write_demo(out: str | Path, spec: DemoSpec, fmt: str = "csv", events: bool =
     writes its MRR as contracts (one per run of months at the same price and licenses, the last
     ones open-ended) with a dataset.yaml giving the as-of date: the same KPIs as the monthly form."""
     out = Path(out)
-    tables = generate_demo(spec)
+    sim = simulate(spec)
+    tables = sim.tables()
     hazard = tables.pop("hazard")
     if mrr_as == "contracts":
         subs = tables.pop("subscriptions")
@@ -38,6 +41,8 @@ def write_demo(out: str | Path, spec: DemoSpec, fmt: str = "csv", events: bool =
     for name, frame in tables.items():
         write_frame(frame, out / f"{name}.{fmt}")
     write_frame(hazard, out / "_truth" / "hazard.csv")
+    write_text(json.dumps(sim.contact_effect(CONTACT_HORIZON_MONTHS), indent=1) + "\n",
+               out / "_truth" / "contact_effect.json")
     counts = {name: len(frame) for name, frame in tables.items()}
     if events:
         counts["events"] = write_events(tables["usage"], out / "events", spec.seed)

@@ -190,6 +190,7 @@ class _Simulation:
         last_nps = np.full(n, np.nan)
         tenure = np.where(self.existing, (self.months[0] - self.signup.astype("datetime64[M]")).astype(int), 0)
         churn_next = np.zeros(n, bool)
+        self.contact: list[dict[str, np.ndarray]] = []
         for t, month in enumerate(self.months):
             m_start = month.astype("datetime64[D]")
             m_end = (month + 1).astype("datetime64[D]") - day
@@ -240,7 +241,8 @@ class _Simulation:
                 "active_users": active_users, "logins": logins, "features_used": features, "calls": calls,
             })
             tier = self.touch.touch_tier(s)  # the product's rule at its default thresholds
-            last_contact[idx] = self._touchpoints(idx, tier, m_start, days_in, last_contact[idx])
+            last_contact[idx], proactive, before_proactive = self._touchpoints(idx, tier, m_start, days_in,
+                                                                              last_contact[idx])
             # champion changes, NPS, tickets, ROI
             champ = rng.random(k) < 0.012
             champ_day = m_start + rng.integers(0, days_in, k) * day
@@ -274,6 +276,10 @@ class _Simulation:
             hazard = _sigmoid(logit)
             self.rows["hazard"].append({"account_id": idx, "month": np.full(k, month),
                                         "hazard": np.round(hazard, 6)})
+            # for the true effect of proactive contact (contact_effect): the state without this
+            # month's proactive touches differs only in the days since the last contact
+            self.contact.append({"i": idx, "t": np.full(k, t), "logit": logit, "since": since_contact,
+                                 "m_end": np.full(k, m_end), "proactive": proactive, "before": before_proactive})
             churn_next = np.zeros(n, bool)
             churn_next[idx] = rng.random(k) < hazard
         self.churn_month = churn_month
@@ -296,6 +302,8 @@ class _Simulation:
         })
 
     def _touchpoints(self, idx, tier, m_start, days_in, last_contact):
+        """This month's touchpoints of the active accounts ``idx``; returns each one's last contact
+        after them, whether it had a proactive one, and its last contact without the proactive ones."""
         rng, day = self.rng, np.timedelta64(1, "D")
         p = np.select([tier == "high", tier == "low"], [0.65, 0.35], 0.12) * np.where(self.neglected[idx], 0.1, 1.0)
         count = np.where(rng.random(idx.size) < p, 1 + rng.poisson(np.where(tier == "high", 0.6, 0.2)), 0)
@@ -311,7 +319,14 @@ class _Simulation:
         latest = pd.Series(dates).groupby(rep).max()
         out = last_contact.copy()
         out[latest.index.to_numpy()] = latest.to_numpy()
-        return out
+        pro = kind == "proactive"
+        proactive = np.zeros(idx.size, bool)
+        proactive[rep[pro]] = True
+        before = last_contact.copy()
+        other = pd.Series(dates[~pro]).groupby(rep[~pro]).max()
+        at = other.index.to_numpy()
+        before[at] = np.maximum(before[at], other.to_numpy().astype(before.dtype))
+        return out, proactive, before
 
     def _nps(self, idx, util, m_start, days_in, last_nps):
         rng, day = self.rng, np.timedelta64(1, "D")
@@ -359,6 +374,50 @@ class _Simulation:
         return out
 
     # ---- assembling the tables ------------------------------------------------------------
+    def contact_effect(self, horizon_months: int = 3) -> dict[str, object]:
+        """The true effect of a proactive touchpoint on churn in the following ``horizon_months``:
+        for every account × month of the data window with one (and the whole horizon simulated),
+        the churn probability over the next months from the simulator's own hazards, minus the
+        same without that month's proactive touches (the days since the last contact are then
+        counted from the contact before them, until the next contact; nothing else in the state
+        changes), averaged over those account-months; also per month (YYYY-MM)."""
+        c = {key: np.concatenate([r[key] for r in self.contact]) for key in self.contact[0]}
+        n_months = len(self.months)
+        state = pd.DataFrame({"i": c["i"], "t": c["t"], "logit": c["logit"], "since": c["since"],
+                              "m_end": c["m_end"]}).set_index(["i", "t"])
+        touched = (c["proactive"] & (c["t"] >= self.burn) & (c["t"] + horizon_months <= n_months))
+        base = pd.DataFrame({"i": c["i"][touched], "t": c["t"][touched], "m_end_0": c["m_end"][touched],
+                             "before": c["before"][touched]})
+
+        def term(days: np.ndarray) -> np.ndarray:  # the contact terms of the hazard's logit
+            return 1.0 * (days > 180) + 0.4 * ((days > 90) & (days <= 180))
+
+        survive_with = np.ones(len(base))
+        survive_without = np.ones(len(base))
+        for k in range(horizon_months):
+            key = pd.MultiIndex.from_arrays([base["i"], base["t"] + k])
+            s = state.reindex(key)
+            here = s["logit"].notna().to_numpy()  # not billed that month (churned): no further hazard
+            since = s["since"].to_numpy(dtype=float)
+            m_end = s["m_end"].to_numpy()
+            last = m_end - np.nan_to_num(since).astype(np.int64).astype("timedelta64[D]")
+            contacted_later = here & (last > base["m_end_0"].to_numpy())
+            since_without = np.where(contacted_later, since,
+                                     (m_end - base["before"].to_numpy()).astype("timedelta64[D]").astype(float))
+            logit = s["logit"].to_numpy(dtype=float)
+            without = logit - term(since) + term(since_without)
+            survive_with *= np.where(here, 1 - _sigmoid(np.nan_to_num(logit)), 1.0)
+            survive_without *= np.where(here, 1 - _sigmoid(np.nan_to_num(without)), 1.0)
+        effect = (1 - survive_with) - (1 - survive_without)
+        month = np.datetime_as_string(self.months[base["t"].to_numpy()], unit="M")
+        by_month = pd.Series(effect).groupby(month).agg(["mean", "size"])
+        return {"effect": float(effect.mean()) if len(effect) else float("nan"),
+                "horizon_months": horizon_months, "touched_account_months": int(len(effect)),
+                "by_month": {m: {"effect": float(r["mean"]), "touched": int(r["size"])} for m, r in by_month.iterrows()},
+                "definition": "average over account-months with a proactive touchpoint of P(churn within the "
+                              "horizon | the touch) - P(churn within the horizon | without the month's proactive "
+                              "touches), from the simulator's hazards"}
+
     def tables(self) -> dict[str, pd.DataFrame]:
         end_day = (self.months[-1] + 1).astype("datetime64[D]") - np.timedelta64(1, "D")
         window = self.months[self.burn:]
@@ -452,6 +511,11 @@ class _Simulation:
 
 def generate_demo(spec: DemoSpec) -> dict[str, pd.DataFrame]:
     """Simulate the company; returns the contract tables plus ``_truth/hazard``."""
+    return simulate(spec).tables()
+
+
+def simulate(spec: DemoSpec) -> _Simulation:
+    """The simulated company after its run: ``tables()`` and ``contact_effect(h)``."""
     sim = _Simulation(spec)
     sim.run()
-    return sim.tables()
+    return sim
