@@ -27,7 +27,8 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path):
     assert a == b
     assert a.keys() == c.keys() and a != c
     alternatives = {"contracts", "invoice_lines", "fx_rates"}  # not in the monthly demo
-    assert {f"{t.name}.csv" for t in TABLES if t.name not in alternatives} | {"_truth/hazard.csv"} == set(a)
+    assert {f"{t.name}.csv" for t in TABLES if t.name not in alternatives} | {"_truth/hazard.csv",
+                                                                           "_truth/contact_effect.json"} == set(a)
 
 
 def test_parquet_output_loads_the_same(tmp_path: Path, demo_small: Path):

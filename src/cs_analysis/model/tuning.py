@@ -144,7 +144,7 @@ def _effective_shares(card: Scorecard, present: set[str]) -> dict[str, float]:
 
 
 def _select_bins(frame: pd.DataFrame, y: np.ndarray, present: list, cands: dict[str, np.ndarray], c: float,
-                 max_bands: int) -> dict[str, tuple[float, ...]]:
+                 max_bands: int, seed: int) -> dict[str, tuple[float, ...]]:
     """Band edges per measure: an L1 logistic regression (strength ``c``) on "value ≥ edge"
     indicators of every candidate edge (and a missing indicator) keeps the edges that change the
     churn odds; at most ``max_bands`` − 1 per measure (the largest steps), the current bins when
@@ -159,7 +159,8 @@ def _select_bins(frame: pd.DataFrame, y: np.ndarray, present: list, cands: dict[
         columns.append(np.isnan(v))
         owners.append((m.name, None))
     x = np.column_stack(columns).astype(float)
-    coef = LogisticRegression(solver="liblinear", l1_ratio=1.0, C=c, max_iter=5000).fit(x, y).coef_[0]
+    # liblinear shuffles with random_state: seeded, so the same data gives the same bands
+    coef = LogisticRegression(solver="liblinear", l1_ratio=1.0, C=c, max_iter=5000, random_state=seed).fit(x, y).coef_[0]
     bins = {}
     for _, m in present:
         steps = [(abs(w), edge) for (name, edge), w in zip(owners, coef, strict=True)
@@ -264,7 +265,7 @@ def tune_scorecard(dataset: Dataset, settings: Settings, as_of: str | pd.Timesta
     cands = {m.name: _candidates(fit[m.name].to_numpy(dtype=float), m, MEASURES[m.name][1]) for _, m in present}
 
     def build(frame: pd.DataFrame, labels: np.ndarray, c: float) -> Scorecard:
-        bins = _select_bins(frame, labels, present, cands, c, max_bands)
+        bins = _select_bins(frame, labels, present, cands, c, max_bands, seed)
         goodness = _band_goodness(frame, labels, present, bins)
         return _scorecard(card, present, bins, goodness)
 
