@@ -36,7 +36,6 @@ from cs_analysis.model.forecast import (
     months_ahead_to_next_quarter,
     renewal_calendar,
 )
-from cs_analysis.model.impact import Impact, contact_impact
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
@@ -44,6 +43,7 @@ from cs_analysis.report.formatting import Table, format_value, kpi_label, md_esc
 
 if TYPE_CHECKING:
     from cs_analysis.health.review import Backtest
+    from cs_analysis.model.impact import Impact
 
 HEADLINE = ["mrr_end", "net_new_mrr", "customer_churn_rate", "revenue_churn_rate", "nrr", "grr",
             "churned_accounts", "lost_revenue", "nps", "upsell_mrr", "cross_sell_mrr", "ltv",
@@ -260,6 +260,8 @@ class HealthSection:
         """The effect of a proactive touchpoint on churn within the horizon, by touch tier, from
         outcomes known by the period's end (model.impact); a sentence saying why when the data
         cannot give it. Cached for the run's notebooks (cache/contact_impact.json)."""
+        from cs_analysis.model.impact import Impact, contact_impact  # scikit-learn: not at the kernel's start
+
         b = self.base
         path = Path(b.out) / "cache" / "contact_impact.json" if b.out else None
         if path is not None and path.is_file():
