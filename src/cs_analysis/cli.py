@@ -191,7 +191,8 @@ def _cmd_health(args: argparse.Namespace) -> int:
         moved = scorer.moved_by(args.since, args.as_of)
         frame = frame.merge(moved, on="account_id", how="left")
         then = frame["level_since"]
-        down, up = int((frame["level"] < then).sum()), int((frame["level"] > then).sum())
+        down = int((frame["level"] < then).fillna(False).sum())
+        up = int((frame["level"] > then).fillna(False).sum())
         lines.append(f"Since {args.since:%Y-%m-%d}: {down:,} accounts dropped a level, {up:,} rose one or more, "
                      f"{int(then.isna().sum()):,} were not active then; the largest drops in score:")
         change = frame["score"] - frame["score_since"]

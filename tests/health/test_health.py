@@ -228,6 +228,8 @@ def test_health_since_on_the_command_line(demo_small: Path, tmp_path: Path, caps
     assert "accounts dropped a level" in capsys.readouterr().out
     frame = pd.read_csv(out, encoding="utf-8-sig")
     assert {"score_since", "level_since", "moved_by", "moved_by_ja"} <= set(frame.columns)
-    dropped = frame[frame["level"] < frame["level_since"]]
+    dropped = frame[(frame["level"] < frame["level_since"]).fillna(False)]
+    as_text = pd.read_csv(out, encoding="utf-8-sig", dtype=str)["level_since"].dropna()
+    assert as_text.isin(["1", "2", "3", "4"]).all()  # levels, not "3.0" in the CSV
     assert len(dropped) and dropped["moved_by_ja"].str.contains("点").all()
     assert main(["health", str(demo_small), "--as-of", "2026-06-30", "--since", "2026-09-30"]) == 2

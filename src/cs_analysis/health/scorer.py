@@ -251,7 +251,7 @@ class HealthScorer:
         delta = now_c - then_c.reindex(ids)
         known = ids.isin(then_c.index)
         out = pd.DataFrame({"account_id": ids, "score_since": then["score"].reindex(ids).to_numpy(),
-                            "level_since": then["level"].reindex(ids).astype("Int64").to_numpy()})
+                            "level_since": pd.array(then["level"].reindex(ids), dtype="Int64")})
         # a measure is a reason only where its own points changed (a band crossed, a value
         # appearing or going missing), not where it only took up the weight of another
         scorecard = {name: m for _, name, m in self._measures}

@@ -311,7 +311,8 @@ class HealthSection:
         b = self.base
         moved = b.engine.scorer.moved_by(b.start_day, b.end_day)
         frame = self.end[["account_id", "score", "level"]].merge(moved, on="account_id")
-        frame = frame[frame["level"] < frame["level_since"]].assign(score_change=lambda f: f["score"] - f["score_since"])
+        dropped = (frame["level"] < frame["level_since"]).fillna(False).astype(bool)  # not active then: NA
+        frame = frame[dropped].assign(score_change=lambda f: f["score"] - f["score_since"])
         names = b.dataset.accounts.set_index("account_id")["name"] if "name" in b.dataset.accounts else None
         frame.insert(1, "name", frame["account_id"].map(names) if names is not None else "")
         frame = frame.sort_values(["score_change", "account_id"], ignore_index=True)
