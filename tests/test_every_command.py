@@ -116,6 +116,8 @@ def test_every_command_ends_cleanly(variant: str, datasets: dict[str, Path], ful
     tuned, _ = _run(["tune-scorecard", d, "--as-of", AS_OF, "--out", str(tmp_path / "tuned.yaml")], capsys)
     if tuned == 0:  # the tuned file works with the commands that read settings
         _run(["health", d, "--as-of", AS_OF, "--config", str(tmp_path / "tuned.yaml")], capsys)
+    _run(["health", d, "--as-of", AS_OF, "--since", "2026-03-31", "--out", str(tmp_path / "since.csv")], capsys)
+    _run(["contact-impact", d, "--as-of", AS_OF, "--by", "touch_tier", "--format", "json"], capsys)
     assert _digest(data) == before  # inputs are never modified
 
 
