@@ -233,3 +233,5 @@ def test_health_since_on_the_command_line(demo_small: Path, tmp_path: Path, caps
     assert as_text.isin(["1", "2", "3", "4"]).all()  # levels, not "3.0" in the CSV
     assert len(dropped) and dropped["moved_by_ja"].str.contains("点").all()
     assert main(["health", str(demo_small), "--as-of", "2026-06-30", "--since", "2026-09-30"]) == 2
+    assert main(["health", str(demo_small), "--as-of", "2026-06-30", "--since", "2020-01-31"]) == 2
+    assert "the --since date 2020-01-31 is outside the data" in capsys.readouterr().err

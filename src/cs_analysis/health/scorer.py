@@ -244,6 +244,7 @@ class HealthScorer:
         then, and the ``top`` measures whose points of the score changed most, in words
         (``moved_by``, ``moved_by_ja``: "利用率 72%→41% (−12点)"); the changes add up to the
         score's change. Accounts not active at ``since`` have no score then and no reasons."""
+        self.signals.cube.require_day(pd.Timestamp(since), "--since date")
         now_c, now_v = self.contributions(as_of)
         then_c, then_v = self.contributions(since)
         then = self.at(since, reasons=False).set_index("account_id")
