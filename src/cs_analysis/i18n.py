@@ -7,6 +7,7 @@ feature's DEAR dimension, a flag's rule — stays with its owner; only the words
 from __future__ import annotations
 
 LANGS = ("en", "ja")
+MINUS = "\u2212"  # the one minus sign of every number shown to a person (−, not the hyphen -)
 
 
 def pick(pair: tuple[str, str], lang: str) -> str:

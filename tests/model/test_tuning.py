@@ -3,6 +3,7 @@ as-of date only, that round-trips through --config (cs_analysis.model.tuning).""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cs_analysis.cli import main
-from cs_analysis.config.scorecard import Measure, Scorecard
+from cs_analysis.config.scorecard import Measure
 from cs_analysis.config.settings import default_scorecard, load_settings
 from cs_analysis.data.dataset import load_dataset
 from cs_analysis.model.tuning import _direction, _scorecard, band_text, hundred, tune_scorecard
@@ -36,10 +37,7 @@ def test_band_health_becomes_points_and_weights_by_hand():
     """Two measures in one dimension: u's bands have health −1, 0, 1 (range 2), v's 0 and 0.5
     with a missing value at −0.5 (range 1). Points rescale each to 0–100 within its measure
     (u: 0, 50, 100; v: 50, 100, missing 0); weights follow the ranges (2:1 → 67, 33)."""
-    card = Scorecard(dimensions=(default_scorecard().dimensions[0],), **{
-        k: getattr(default_scorecard(), k) for k in ("level_minimums", "champion_cap_level", "champion_cap_days",
-                                                      "onboarding_cap_level", "stuck_cap_level", "no_contact_days",
-                                                      "default_target_level", "onboarding")})
+    card = dataclasses.replace(default_scorecard(), dimensions=default_scorecard().dimensions[:1])
     u, v = card.dimensions[0].measures  # utilisation, seat_trend
     goodness = {u.name: (np.array([-1.0, 0.0, 1.0]), None), v.name: (np.array([0.0, 0.5]), -0.5)}
     out = _scorecard(card, [(card.dimensions[0], u), (card.dimensions[0], v)],

@@ -32,7 +32,6 @@ FLAG_DIMENSIONS = {"no_contact": "engagement", "onboarding_stuck": "adoption", "
                    "low_utilisation": "deployment", "detractor": "other", "severe_ticket": "other",
                    "seats_down": "deployment"}
 FLAGS = tuple(FLAG_TABLES)  # every flag, in output order
-MINUS = "−"  # the minus sign of numbers in words (as the reports print them)
 
 
 def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
@@ -53,7 +52,7 @@ def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
     else:
         text = digits
     if unit != "flag":
-        text = pd.Series(text, dtype=object).str.replace("-", MINUS, regex=False).to_numpy(dtype=object)
+        text = pd.Series(text, dtype=object).str.replace("-", i18n.MINUS, regex=False).to_numpy(dtype=object)
     return np.where(ok, text, "").astype(object)
 
 
@@ -120,6 +119,12 @@ class HealthScorer:
             return np.full(len(acc), default)
         return acc["target_health_level"].fillna(default).to_numpy(dtype=int)
 
+    def _points(self, sig: pd.DataFrame) -> tuple[list, dict[str, np.ndarray]]:
+        """The dimensions that have a measure with data, and each such measure's points for the
+        rows of ``sig`` (NaN where a value is missing and the measure has no ``missing`` points)."""
+        dims = [d for d in self.settings.health.dimensions if any(m[0] == d.name for m in self._measures)]
+        return dims, {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
+
     def at(self, as_of: str | pd.Timestamp, reasons: bool = True) -> pd.DataFrame:
         """One row per account active on ``as_of`` (billed that month): dimension points, score,
         level and labels, caps, target, flags and (optionally) the top three reasons in words.
@@ -129,8 +134,7 @@ class HealthScorer:
         active = sig["active"].to_numpy()
         sig = sig[active]
         card = self.settings.health
-        dims = [d for d in card.dimensions if any(m[0] == d.name for m in self._measures)]
-        points = {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
+        dims, points = self._points(sig)
         out = pd.DataFrame({"account_id": sig.index, "as_of": sig["as_of"].to_numpy()})
         for dim in card.dimensions:  # stable columns: a switched-off dimension stays empty
             out[dim.name] = np.nan
@@ -216,9 +220,7 @@ class HealthScorer:
         self.signals.cube.require_day(pd.Timestamp(as_of))
         sig = self.signals.at(as_of)
         sig = sig[sig["active"].to_numpy()]
-        card = self.settings.health
-        dims = [d for d in card.dimensions if any(m[0] == d.name for m in self._measures)]
-        points = {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
+        dims, points = self._points(sig)
         present_dims = np.zeros((len(sig), len(dims)))
         inner: dict[str, np.ndarray] = {}
         for j, dim in enumerate(dims):
@@ -269,7 +271,7 @@ class HealthScorer:
                 label = i18n.pick(i18n.MEASURES[name], lang)
                 before = _format(then_v[name].reindex(ids).to_numpy(), unit, lang)
                 after = _format(now_v[name].to_numpy(), unit, lang)
-                change = pd.Series(np.round(d[:, j])).map(lambda x: f"{x:+.0f}".replace("-", "−")).to_numpy(dtype=object)
+                change = pd.Series(np.round(d[:, j])).map(lambda x: f"{x:+.0f}".replace("-", i18n.MINUS)).to_numpy(dtype=object)
                 texts[lang].append(label + " " + np.where(before == "", "—", before) + "→"
                                    + np.where(after == "", "—", after) + " (" + change + words + ")")
         for lang, column in (("en", "moved_by"), ("ja", "moved_by_ja")):

@@ -17,7 +17,7 @@ from cs_analysis.kpis.registry import KPIS, lookup, small_base
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
 
 
-MINUS = "\u2212"  # the one minus sign of every displayed number (−, not the hyphen -)
+MINUS = i18n.MINUS
 
 
 def format_value(value: object, unit: str, currency: str = "JPY", lang: str | None = None) -> str:
@@ -59,6 +59,23 @@ def md_escape(text: object) -> str:
     links or math."""
     one_line = " ".join(str(text).splitlines())  # a line break could start a heading or a list
     return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(one_line, quote=True))
+
+
+def signed(value: object, unit: str, currency: str = "JPY") -> str:
+    """A change with its sign (+, or the minus −): ``+1.2pt`` for points, ``−3.4`` for scores,
+    ``+¥1,000`` for money; "—" when undefined.
+
+    >>> signed(-1.25, "points"), signed(3000, "money")
+    ('−1.2pt', '+¥3,000')
+    """
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "—"
+    x = float(value)  # type: ignore[arg-type]
+    if unit == "points":
+        return f"{x:+.1f}pt".replace("-", MINUS)
+    if unit == "score":
+        return f"{x:+.1f}".replace("-", MINUS)
+    return ("+" if x >= 0 else MINUS) + format_value(abs(x), unit, currency)
 
 
 def plain_label(text: object) -> str:

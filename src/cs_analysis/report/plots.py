@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from cs_analysis.report.formatting import plain_label
+from cs_analysis.report.formatting import plain_label, signed
 
 matplotlib.rcParams.update({"figure.dpi": 110, "axes.spines.top": False, "axes.spines.right": False,
                      "font.family": "IPAexGothic"})
@@ -207,7 +207,7 @@ def effect_intervals(table: pd.DataFrame, title: str, zero_label: str) -> Figure
         ax.errorbar(effect[k], rows[k], xerr=err[:, [k]], fmt="o", color=color, ecolor=color, elinewidth=2, capsize=4)
     ax.axvline(0, color="#9e9e9e", lw=1, ls="--", label=plain_label(zero_label))
     ax.set_yticks(rows, [plain_label(x) for x in table["label"]])
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:+.1f}pt".replace("-", "−")))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: signed(v, "points")))
     ax.legend(loc="best", fontsize=8, frameon=False)
     ax.set_title(plain_label(title))
     fig.tight_layout()

@@ -39,7 +39,7 @@ from cs_analysis.model.forecast import (
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
-from cs_analysis.report.formatting import Table, format_value, kpi_label, md_escape, segment_value
+from cs_analysis.report.formatting import Table, format_value, kpi_label, md_escape, segment_value, signed
 
 if TYPE_CHECKING:
     from cs_analysis.health.review import Backtest
@@ -108,9 +108,9 @@ class KpiSection:
                 b.t("kpi"): kpi_label(kpi, b.lang),
                 b.t("value"): b.fmt(kpi, r["value"]),
                 b.t("previous"): b.fmt(kpi, r["previous"]),
-                b.t("change_pop"): _delta(r["change_pop"], delta_unit, b.settings.currency),
+                b.t("change_pop"): signed(r["change_pop"], delta_unit, b.settings.currency),
                 b.t("year_ago"): b.fmt(kpi, r["year_ago"]),
-                b.t("change_yoy"): _delta(r["change_yoy"], delta_unit, b.settings.currency),
+                b.t("change_yoy"): signed(r["change_yoy"], delta_unit, b.settings.currency),
             })
         return b.show(b.table(pd.DataFrame(rows), "headline"))
 
@@ -130,7 +130,7 @@ class KpiSection:
                 good = None if direction is None or value == 0 else (value > 0) == (direction == "up")
                 color = {True: "#2e7d32", False: "#c62828", None: "#616161"}[good]
                 arrow = "▲" if value > 0 else ("▼" if value < 0 else "＝")
-                text = _delta(value, delta_unit, b.settings.currency)
+                text = signed(value, delta_unit, b.settings.currency)
                 deltas.append(f'<div class="d" style="color:{color}">{arrow} {html.escape(text)} '
                               f'<span class="l">{html.escape(b.t(label))}</span></div>')
             cards.append(f'<div class="card"><div class="k">{html.escape(kpi_label(kpi, b.lang))}</div>'
@@ -283,11 +283,10 @@ class HealthSection:
         e = found.overall
         if e.effect != e.effect:
             return md_escape(b.t("impact_unavailable").format(why=f"{e.pairs} pairs"))
-        def pt(x: float) -> str:
-            return f"{x * 100:+.1f}pt".replace("-", "−")
         verdict = ("impact_lower" if e.ci_high < 0 else "impact_higher" if e.ci_low > 0 else "impact_unclear")
         return md_escape(b.t("impact_sentence").format(
-            h=found.horizon_months, effect=pt(e.effect), low=pt(e.ci_low), high=pt(e.ci_high), pairs=f"{e.pairs:,}",
+            h=found.horizon_months, effect=signed(e.effect * 100, "points"), low=signed(e.ci_low * 100, "points"),
+            high=signed(e.ci_high * 100, "points"), pairs=f"{e.pairs:,}",
             touched=format_value(e.churn_touched * 100, "percent"), matched=format_value(e.churn_matched * 100, "percent"),
             verdict=b.t(verdict), first=found.months[0], last=found.months[1]))
 
@@ -485,19 +484,6 @@ class RiskSection:
     def top_arr(self, n: int = 10) -> float:
         """The ARR at risk of the ``n`` riskiest accounts."""
         return self.accounts.head(n)["arr_at_risk"].sum()
-
-
-def _delta(value: object, unit: str, currency: str) -> str:
-    """A change with its sign (+, or − the Unicode minus); "—" when undefined."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "—"
-    x = float(value)  # type: ignore[arg-type]
-    if unit == "points":
-        return f"{x:+.1f}pt".replace("-", "−")
-    if unit == "score":
-        return f"{x:+.1f}".replace("-", "−")
-    text = format_value(abs(x), unit, currency)
-    return ("+" if x >= 0 else "−") + text
 
 
 @dataclass

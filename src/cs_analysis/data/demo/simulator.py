@@ -72,6 +72,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _contact_term(days_since_contact: np.ndarray) -> np.ndarray:
+    """The hazard logit's term for the days since the last CS contact (more than 90: +0.4, more
+    than 180: +1.0); the one rule both the simulation and its true contact effect use."""
+    days = days_since_contact
+    return 1.0 * (days > 180) + 0.4 * ((days > 90) & (days <= 180))
+
+
 def _iso(days: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(days.astype("datetime64[D]"), unit="D")
 
@@ -264,7 +271,7 @@ class _Simulation:
                 -7.0
                 + 1.6 * (util < 0.3) + 0.8 * ((util >= 0.3) & (util < 0.5))
                 + 0.7 * (features <= 3)
-                + 1.0 * (since_contact > 180) + 0.4 * ((since_contact > 90) & (since_contact <= 180))
+                + _contact_term(since_contact)
                 + 0.9 * ((m_end - last_champion[idx]).astype(int) <= 180)
                 + 0.9 * (nps <= 6) - 0.4 * (nps >= 9)
                 + 0.7 * ((m_end - last_severe[idx]).astype(int) <= 90)
@@ -389,9 +396,6 @@ class _Simulation:
         base = pd.DataFrame({"i": c["i"][touched], "t": c["t"][touched], "m_end_0": c["m_end"][touched],
                              "before": c["before"][touched]})
 
-        def term(days: np.ndarray) -> np.ndarray:  # the contact terms of the hazard's logit
-            return 1.0 * (days > 180) + 0.4 * ((days > 90) & (days <= 180))
-
         survive_with = np.ones(len(base))
         survive_without = np.ones(len(base))
         for k in range(horizon_months):
@@ -405,7 +409,7 @@ class _Simulation:
             since_without = np.where(contacted_later, since,
                                      (m_end - base["before"].to_numpy()).astype("timedelta64[D]").astype(float))
             logit = s["logit"].to_numpy(dtype=float)
-            without = logit - term(since) + term(since_without)
+            without = logit - _contact_term(since) + _contact_term(since_without)
             survive_with *= np.where(here, 1 - _sigmoid(np.nan_to_num(logit)), 1.0)
             survive_without *= np.where(here, 1 - _sigmoid(np.nan_to_num(without)), 1.0)
         effect = (1 - survive_with) - (1 - survive_without)
