@@ -141,6 +141,11 @@ def _cmd_cohorts(args: argparse.Namespace) -> int:
             sizes = table.sizes(seg_by, segment)
             for measure in measures:
                 m = table.matrix(measure, seg_by, segment)
+                title = "all accounts" if seg_by == "all" else f"{seg_by}={segment}"
+                if m.empty:  # e.g. seats when no cohort starts with licenses: undefined, not 0
+                    lines += ["", f"{measure} retention (%), {title}: none (no cohort starts with any "
+                              f"{'licenses' if measure == 'seats' else 'MRR'}, so the ratio is undefined)"]
+                    continue
                 small = frame[(frame["measure"] == measure) & (frame["segment_by"] == seg_by)
                               & (frame["segment"] == segment)].pivot_table(
                     index="cohort", columns="age", values="cohort_accounts", aggfunc="first", sort=True)
@@ -148,7 +153,6 @@ def _cmd_cohorts(args: argparse.Namespace) -> int:
                 shown = shown.where(small.reindex_like(m).fillna(table.min_accounts) >= table.min_accounts,
                                     shown + "*")
                 shown.insert(0, "accounts", sizes.reindex(shown.index).fillna(0).astype(int))
-                title = "all accounts" if seg_by == "all" else f"{seg_by}={segment}"
                 lines += ["", f"{measure} retention (%), {title}", shown.to_string()]
         text = "\n".join(lines) + "\n"
     _emit(text, args.out)
