@@ -160,7 +160,7 @@ def test_report_without_optional_tables_and_on_a_short_history(datasets: dict[st
     assert code == 0, text[-2000:]
     # a short history: the shared preparation (the model) fails, and the run stops at once
     code, text = _run(["report", "--data", str(datasets["four_months"]), "--out", str(tmp_path / "r4")], capsys)
-    assert code == 2 and "shared preparation" in text and "no notebook was run" in text
+    assert code == 2 and "shared preparation" in text and "no report was written" in text
     assert not any((tmp_path / "r4").glob("FY*")), "nothing is left behind"
 
 

@@ -15,6 +15,7 @@ import pytest
 
 import cs_analysis.report.runner as report
 from cs_analysis.cli import main
+from cs_analysis.errors import ReportError
 from cs_analysis.report.formatting import format_value
 from cs_analysis.report.runner import NOTEBOOKS, SEGMENT_NOTEBOOK, notebooks_dir, run_report, segment_file_name
 from notebook_fixture import CHECK_MARK, stored_outputs
@@ -118,6 +119,7 @@ def test_failing_notebook_keeps_partial_output_and_the_good_report(run: Path, de
     partial = nbformat.read(failed / "health_review.ipynb", as_version=4)
     assert any(o.get("ename") == "ValueError" for c in partial.cells for o in c.get("outputs", []))
     assert (failed / "kpi_overview.html").is_file()  # the others still ran
+    assert (failed / result.failed[0]["kernel_log"]).is_file()  # the failed notebook's kernel log is kept
     assert json.loads((failed / "manifest.json").read_text())["status"] == "failed"
 
 
@@ -136,10 +138,29 @@ def test_report_cli_exit_code_names_the_notebook(demo_small: Path, tmp_path: Pat
     assert "Quarterly report" in (tmp_path / "r" / "FY2025Q4" / "quarterly_report.html").read_text(encoding="utf-8")
 
 
-def test_same_inputs_same_tables(run: Path, demo_small: Path, tmp_path: Path):
-    again = run_report("FY2025Q4", demo_small, tmp_path, lang="ja", segments="size").folder
+def _outputs(notebook: Path) -> list:
+    """What a notebook shows: every code cell's execution count and outputs."""
+    nb = nbformat.read(notebook, as_version=4)
+    return [(c.execution_count, [{k: v for k, v in o.items() if k != "metadata"} for o in c.outputs])
+            for c in nb.cells if c.cell_type == "code"]
+
+
+def test_same_inputs_same_report_with_reused_or_fresh_kernels(run: Path, demo_small: Path, tmp_path: Path):
+    """The shared run reuses each worker's kernel from notebook to notebook (reset in between);
+    this one gives every notebook a fresh kernel, one at a time: the same tables, figures and
+    notebook outputs, execution counts included."""
+    again = run_report("FY2025Q4", demo_small, tmp_path, lang="ja", segments="size", jobs=1,
+                       reuse_kernels=False).folder
     for table in sorted((run / "tables").glob("*.csv")):
         assert (again / "tables" / table.name).read_bytes() == table.read_bytes(), table.name
+    figures = sorted((run / "figures").glob("*.png"))
+    assert figures and [f.name for f in figures] == sorted(f.name for f in (again / "figures").glob("*.png"))
+    for figure in figures:
+        assert (again / "figures" / figure.name).read_bytes() == figure.read_bytes(), figure.name
+    notebooks = sorted(run.glob("*.ipynb"))
+    assert len(notebooks) > 5
+    for notebook in notebooks:
+        assert _outputs(again / notebook.name) == _outputs(notebook), notebook.name
 
 
 def test_japanese_text_renders_in_figures(recwarn):
@@ -153,11 +174,11 @@ def test_japanese_text_renders_in_figures(recwarn):
 def test_kernel_output_goes_to_its_log_not_the_terminal(tmp_path: Path, capfd):
     """A kernel's own stdout/stderr (ipykernel logs "KeyboardInterrupt caught in kernel" there
     when the interrupt that starts every shutdown lands mid-message) goes to a log file."""
-    from cs_analysis.report.runner import KERNEL, KERNEL_CONFIG, kernel_manager_class
+    from cs_analysis.report.kernels import KERNEL, KERNEL_CONFIG, quiet_manager_class
 
     log_path = tmp_path / "kernel.log"
     with log_path.open("wb") as log:
-        km = kernel_manager_class(log)(kernel_name=KERNEL, config=KERNEL_CONFIG)
+        km = quiet_manager_class(log)(kernel_name=KERNEL, config=KERNEL_CONFIG)
 
         async def run() -> None:
             await km.start_kernel()
@@ -211,3 +232,36 @@ def test_a_run_writes_a_workbook_and_a_pdf_where_chromium_is_installed(run: Path
         assert (run / "quarterly_report.pdf").read_bytes()[:5] == b"%PDF-"
     else:
         assert any("no PDF of the quarterly report" in n for n in manifest["notes"])
+
+
+def test_the_run_schedule_runs_independent_pages_beside_the_preparation_and_stops_on_its_failure():
+    import threading
+    import time
+
+    from cs_analysis.report.runner import Task, _schedule
+
+    log: list[str] = []
+    lock = threading.Lock()
+
+    def step(name: str, seconds: float = 0.0, fail: bool = False):
+        def run(kernel):
+            with lock:
+                log.append(f"start {name}")
+            time.sleep(seconds)
+            if fail:
+                raise ReportError(f"{name} failed")
+            with lock:
+                log.append(f"end {name}")
+            return {"name": name}
+        return run
+
+    tasks = [Task("prep", frozenset(), step("prep", 0.3)), Task("free", frozenset(), step("free")),
+             Task("page", frozenset({"prep"}), step("page")), Task("last", frozenset({"page", "free"}), step("last"))]
+    done = _schedule(tasks, 2, [None, None], lambda name: None)
+    assert set(done) == {"prep", "free", "page", "last"}
+    assert log.index("end free") < log.index("end prep") < log.index("start page") < log.index("start last")
+    log.clear()
+    tasks[0] = Task("prep", frozenset(), step("prep", 0.1, fail=True))
+    with pytest.raises(ReportError, match="prep failed"):
+        _schedule(tasks, 2, [None, None], lambda name: None)
+    assert "start page" not in log and "start last" not in log

@@ -35,6 +35,31 @@ from cs_analysis.report.formatting import (
     segment_name,
 )
 
+_SHARED: dict[tuple, tuple[Dataset, KpiEngine]] = {}
+
+
+def _stamp(path: str | None) -> tuple:
+    """Every file under ``path`` (or ``path`` itself) with its size and modification time: the
+    same stamp, the same contents (as far as a reload would tell)."""
+    if not path:
+        return ()
+    root = Path(path)
+    files = [root] if root.is_file() else sorted(f for f in root.rglob("*") if f.is_file())
+    return tuple((str(f), (st := f.stat()).st_size, st.st_mtime_ns) for f in files)
+
+
+def shared_engine(data: str, config: str | None, settings: Settings) -> tuple[Dataset, KpiEngine]:
+    """The dataset at ``data`` and its KPI engine, loaded once per process for the same files and
+    settings file: the report notebooks a worker's kernel runs one after another
+    (:mod:`.kernels`) share them. Any change to a file of the dataset or the settings (its size
+    or modification time) loads it again; only the latest is kept."""
+    key = (str(Path(data).resolve()), _stamp(data), _stamp(config))
+    if key not in _SHARED:
+        _SHARED.clear()
+        dataset = load_dataset(data, settings)
+        _SHARED[key] = (dataset, KpiEngine(dataset, settings))
+    return _SHARED[key]
+
 
 def default_data() -> str:
     """The dataset a notebook reads when its ``data`` parameter is empty."""
@@ -59,7 +84,7 @@ class ReportBase:
 
     @cached_property
     def dataset(self) -> Dataset:
-        return load_dataset(self.data_path, self.settings)
+        return self._loaded[0]
 
     @cached_property
     def settings(self) -> Settings:
@@ -67,7 +92,11 @@ class ReportBase:
 
     @cached_property
     def engine(self) -> KpiEngine:
-        return KpiEngine(self.dataset, self.settings)
+        return self._loaded[1]
+
+    @cached_property
+    def _loaded(self) -> tuple[Dataset, KpiEngine]:
+        return shared_engine(self.data_path, self.config or None, self.settings)
 
     @cached_property
     def period(self) -> Period:

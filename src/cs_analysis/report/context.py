@@ -4,7 +4,8 @@ subject — ``ctx.kpi``, ``ctx.health``, ``ctx.model``, ``ctx.risks``, ``ctx.ren
 the quarterly summary, written from its template in :mod:`cs_analysis.i18n`.
 
 In a report run, the churn model and the at-risk list, which several notebooks share, are
-computed once by ``prepare``, and the monthly trend by the first notebook that needs it; later
+computed once by ``prepare``; the contact-impact estimate by the health review (the quarterly
+report runs after it) and the monthly trend by the first notebook that needs it; later
 notebooks read them back from ``<out>/model/`` and ``<out>/cache/``.
 """
 
@@ -64,7 +65,6 @@ class ReportContext(ReportBase):
         if not self.out:
             raise ReportError("prepare() needs the report folder (out)")
         _ = self.risks.accounts  # trains (or loads) the model and caches the at-risk list
-        _ = self.health.impact  # the contact-impact estimate both the quarterly report and the health review show
 
     def index(self, segments: str = "size,touch_tier") -> str:
         """Markdown links to every page of the run (report.pages; the segment pages of

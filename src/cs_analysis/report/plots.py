@@ -5,6 +5,8 @@ made with matplotlib's object API, not pyplot: no global figure list, no backend
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.collections
+import matplotlib.patches
 import matplotlib_fontja  # noqa: F401  (registers the Japanese font)
 import numpy as np
 import pandas as pd
@@ -148,9 +150,11 @@ def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, 
         if np.isfinite(v):
             ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=7,
                     color="white" if v > 0.6 * top else "#212121")
-            if bool(small.iat[r, c]):
-                ax.add_patch(matplotlib.patches.Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, hatch="///",
-                                                          edgecolor="#9e9e9e", lw=0))
+    hatched_cells = np.argwhere(np.isfinite(values) & small.to_numpy(dtype=bool))
+    if len(hatched_cells):  # one collection: hundreds of cells draw as one artist
+        ax.add_collection(matplotlib.collections.PatchCollection(
+            [matplotlib.patches.Rectangle((c - 0.5, r - 0.5), 1, 1) for r, c in hatched_cells],
+            facecolor="none", edgecolor="#9e9e9e", hatch="///", linewidth=0))
     ax.set_xticks(range(n_cols), [str(a) for a in matrix.columns], fontsize=7)
     ax.set_yticks(range(n_rows), [f"{plain_label(c)}  ({int(sizes.get(c, 0)):,})" for c in matrix.index], fontsize=7)
     ax.set_xlabel(plain_label(age_label))
@@ -159,7 +163,7 @@ def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, 
     if small.to_numpy().any():
         hatched = matplotlib.patches.Patch(facecolor="white", edgecolor="#9e9e9e", hatch="///",
                                            label=plain_label(small_label))
-        ax.legend(handles=[hatched], loc="upper right", fontsize=8, frameon=False)
+        ax.legend(handles=[hatched], loc="lower right", fontsize=8, frameon=False)  # the empty corner
     fig.colorbar(image, ax=ax, format=matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}%"), shrink=0.8)
     ax.set_title(plain_label(title))
     fig.tight_layout()

@@ -1,12 +1,17 @@
 """The report runner: executes the notebooks with papermill into ``reports/<period>/``.
 
-Each run first computes what most notebooks share (the churn model and the at-risk list; see
-``ReportContext.prepare``), then executes the notebooks ``jobs`` at a time, each in its own
-kernel. It writes into a temporary folder beside the target and moves it into place only at the
-end: executed ``.ipynb``, ``.html`` without code, ``figures/*.png``, ``tables/*.csv`` and
-``manifest.json``. A failing notebook keeps its partly executed copy (the error visible in it
-and in its HTML); the others still run; an existing report is replaced only with ``force`` and
-never by a failed run (that one is kept as ``<period>.failed``).
+A run is a small graph of tasks on ``jobs`` workers: the shared preparation (the churn model and
+the at-risk list, see ``ReportContext.prepare``; run on a worker's kernel) and one task per page. Pages
+that need nothing from the preparation (the KPI overview; the health review, which computes the
+contact-impact estimate the quarterly report reuses) run beside it; the others start once it is
+done, the quarterly report once the health review is, and the PDF as soon as the quarterly
+report exists. Each worker keeps its kernel from one notebook to the next, reset in between
+(:mod:`.kernels`). The run writes into a temporary folder beside the target and moves it into
+place only at the end: executed ``.ipynb``, ``.html`` without code, ``figures/*.png``,
+``tables/*.csv``, ``tables.xlsx``, the PDF and ``manifest.json``. A failing notebook keeps its
+partly executed copy (the error visible in it and in its HTML); the others still run; an
+existing report is replaced only with ``force`` and never by a failed run (that one is kept as
+``<period>.failed``). A failed preparation stops the run: nothing is written.
 """
 
 from __future__ import annotations
@@ -18,30 +23,33 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import IO
 
-from traitlets.config import Config
-
+from cs_analysis import errors
 from cs_analysis.core.periods import Period
 from cs_analysis.errors import CsAnalysisError, ReportError
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.model.persistence import package_versions
 from cs_analysis.report.context import ReportContext
 from cs_analysis.report.exports import write_pdf, write_workbook
+from cs_analysis.report.kernels import ENGINE, KERNEL, KERNEL_CONFIG, WorkerKernel
 from cs_analysis.report.pages import NOTEBOOKS, SEGMENT_NOTEBOOK, run_pages, segment_file_name
 
 __all__ = ["NOTEBOOKS", "SEGMENT_NOTEBOOK", "RunResult", "notebooks_dir", "period_lock", "run_report",
            "segment_file_name"]
 
-KERNEL = "python3"
-# CurveZMQ-encrypted kernel channels where the kernel supports them (ipykernel 7 warns otherwise)
-KERNEL_CONFIG = Config({"KernelManager": {"transport_encryption": "auto"}})
+PREPARE = "preparation"
+KERNEL_THREADS = 1
+PDF = "pdf"
+# pages that need nothing from the preparation, and what the others need besides it
+INDEPENDENT = frozenset({"kpi_overview", "health_review"})
+NEEDS = {"quarterly_report": frozenset({PREPARE, "health_review"})}  # the health review caches the impact
+FIRST = ("kpi_overview", "health_review", "quarterly_report", "renewals_forecast")  # the longest first
 
 
 @dataclass
@@ -114,70 +122,88 @@ def _jobs(engine: KpiEngine, period: Period, segmentations: list[str], base: dic
     return jobs
 
 
-def kernel_manager_class(log: IO[bytes]) -> type:
-    """A kernel manager class whose kernels write their own stdout/stderr (their log lines, such
-    as the "KeyboardInterrupt caught in kernel" printed when the interrupt that starts every
-    shutdown lands mid-message) to ``log`` instead of the user's terminal. Given to nbclient as
-    its class (not as an instance), so nbclient owns the kernel and shuts it down."""
-    from jupyter_client.manager import AsyncKernelManager
+def _execute(job: Job, kernel: WorkerKernel | None = None) -> dict:
+    """Execute one notebook (and write its HTML); the manifest entry, failures included. On
+    ``kernel`` (a worker's, reused and reset) or, without one, on a fresh kernel of its own whose
+    log is logs/<name>.kernel.log. A kernel's log is kept only when a notebook on it failed."""
+    if kernel is None:
+        kernel = WorkerKernel(job.folder / "logs" / f"{job.name}.kernel.log", reuse=False)
+    entry = _run_notebook(job, kernel)
+    if entry["status"] != "ok":
+        kernel.discard()
+        entry["kernel_log"] = f"logs/{kernel.log_path.name}"
+    if not kernel.reuse:
+        kernel.close()
+    return entry
 
-    class _Quiet(AsyncKernelManager):
-        async def start_kernel(self, **kw):  # type: ignore[override]
-            kw.setdefault("stdout", log)
-            kw.setdefault("stderr", log)
-            return await super().start_kernel(**kw)
 
-    return _Quiet
-
-
-def _execute(job: Job) -> dict:
-    """Execute one notebook (and write its HTML); the manifest entry, failures included. The
-    kernel's own log goes to logs/<name>.kernel.log, kept only when the notebook failed."""
+def _run_notebook(job: Job, kernel: WorkerKernel) -> dict:
     import papermill as pm
 
     output = job.folder / f"{job.name}.ipynb"
-    log_path = job.folder / "logs" / f"{job.name}.kernel.log"
-    log_path.parent.mkdir(exist_ok=True)
     started = time.perf_counter()
     entry = {"notebook": job.name, "file": f"{job.name}.ipynb", "source": f"notebooks/{job.source.name}",
              "parameters": {k: v for k, v in job.parameters.items() if k != "out"}}
     if "segment" in job.parameters:  # the manifest maps each segment page to its exact values
         entry.update(segment_by=job.parameters["segment_by"], segment=job.parameters["segment"])
-    with log_path.open("wb") as log:
-        try:
-            # the kernel's working folder is set through nbclient: papermill's cwd= changes the
-            # folder of the whole process, which is not safe with several notebooks at once
-            pm.execute_notebook(str(job.source), str(output), parameters=job.parameters, kernel_name=KERNEL,
-                                execution_timeout=job.timeout, progress_bar=False, log_output=False,
-                                resources={"metadata": {"path": str(job.folder)}}, config=KERNEL_CONFIG,
-                                kernel_manager_class=kernel_manager_class(log))
-            entry["status"] = "ok"
-        except pm.PapermillExecutionError as exc:
-            entry.update(status="failed", cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
-        except Exception as exc:  # kernel died, timeout: the partial notebook is kept
-            entry.update(status="failed", cell=None, error=f"{type(exc).__name__}: {exc}")
-    if entry["status"] == "ok":
-        log_path.unlink(missing_ok=True)
-    else:
-        entry["kernel_log"] = f"logs/{log_path.name}"
+    try:
+        # the kernel's working folder is set through nbclient: papermill's cwd= changes the
+        # folder of the whole process, which is not safe with several notebooks at once
+        pm.execute_notebook(str(job.source), str(output), parameters=job.parameters, kernel_name=KERNEL,
+                            execution_timeout=job.timeout, progress_bar=False, log_output=False,
+                            resources={"metadata": {"path": str(job.folder)}}, config=KERNEL_CONFIG,
+                            engine_name=ENGINE, km=kernel.get())
+        entry["status"] = "ok"
+    except pm.PapermillExecutionError as exc:
+        entry.update(status="failed", cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
+    except Exception as exc:  # kernel died, timeout: the partial notebook is kept
+        entry.update(status="failed", cell=None, error=f"{type(exc).__name__}: {exc}")
     entry["seconds"] = round(time.perf_counter() - started, 2)
     if output.exists():
         _html(output)
     return entry
 
 
-def _prepare(ctx: ReportContext) -> dict:
-    """Run ``ctx.prepare()`` (the churn model and the at-risk list the notebooks share); its
-    manifest entry. A failure stops the run at once with the preparation's error (a
-    :class:`ReportError`): every notebook would only repeat it."""
+PREPARE_CODE = """from cs_analysis.report.context import ReportContext
+
+ReportContext({data!r}, {period!r}, {lang!r}, {config!r}, {out!r}, {seed!r}).prepare()
+"""
+
+
+def _prepare(kernel: WorkerKernel, parameters: dict, folder: Path, timeout: int) -> dict:
+    """Run ``ReportContext.prepare()`` (the churn model and the at-risk list the notebooks
+    share, written to the run's folder) on ``kernel``, a worker's like any page (so it runs
+    beside the pages that do not need it, and the kernel keeps the loaded data for the next
+    page); its manifest entry. A failure is a :class:`ReportError` that stops the run (most
+    notebooks would only repeat it)."""
+    import nbformat
+    import papermill as pm
+
     started = time.perf_counter()
+    p = parameters
+    code = PREPARE_CODE.format(data=p["data"], period=p["period"], lang=p["lang"], config=p["config"] or None,
+                               out=p["out"], seed=p["seed"])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)],
+                                  metadata={"kernelspec": {"name": KERNEL, "display_name": "Python 3",
+                                                           "language": "python"}})
     what = "the report's shared preparation (training the churn model and scoring the at-risk list)"
     try:
-        ctx.prepare()
-    except CsAnalysisError as exc:
-        raise ReportError(f"{what} failed, so no notebook was run: {exc}") from None
-    except Exception as exc:  # a bug: say so in one line, still before any notebook runs
-        raise ReportError(f"{what} failed, so no notebook was run: unexpected {type(exc).__name__}: {exc}") from None
+        pm.execute_notebook(nb, None, kernel_name=KERNEL, execution_timeout=timeout, progress_bar=False,
+                            log_output=False, resources={"metadata": {"path": str(folder)}}, config=KERNEL_CONFIG,
+                            engine_name=ENGINE, km=kernel.get())
+    except pm.PapermillExecutionError as exc:
+        kernel.discard()
+        known = isinstance(getattr(errors, exc.ename, None), type) and issubclass(getattr(errors, exc.ename),
+                                                                                   CsAnalysisError)
+        why = exc.evalue if known else f"unexpected {exc.ename}: {exc.evalue}"
+        raise ReportError(f"{what} failed, so the run was stopped and no report was written: {why}") from None
+    except Exception as exc:  # the kernel died or timed out
+        kernel.discard()
+        raise ReportError(f"{what} failed, so the run was stopped and no report was written: "
+                          f"{type(exc).__name__}: {exc}") from None
+    finally:
+        if not kernel.reuse:
+            kernel.close()
     return {"status": "ok", "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -239,29 +265,124 @@ def _old(path: Path, seconds: float = 24 * 3600) -> bool:
         return True
 
 
-def _execute_all(jobs: list[Job], workers: int, label: str) -> list[dict]:
-    """Every job's manifest entry, in job order, with a progress bar."""
+@dataclass(frozen=True)
+class Task:
+    """One step of a run: ``name``, what must be done before it, and what it does on a worker
+    (given that worker's kernel); it returns its manifest entry, or None."""
+
+    name: str
+    needs: frozenset[str]
+    run: Callable[[WorkerKernel], dict | None]
+
+
+def _tasks(jobs: list[Job], prepare: Callable[[WorkerKernel], dict], pdf: Callable[[], dict | None]
+           ) -> list[Task]:
+    """The run's tasks in the order workers take them up (the first whose needs are done)."""
+    by_name = {job.name: job for job in jobs}
+    order = [n for n in FIRST if n in by_name] + [job.name for job in jobs if job.name not in FIRST]
+    tasks = [Task(PREPARE, frozenset(), prepare)]
+    for name in order:
+        needs = frozenset() if name in INDEPENDENT else NEEDS.get(name, frozenset({PREPARE}))
+        tasks.append(Task(name, needs & ({PREPARE} | set(by_name)),
+                          lambda kernel, job=by_name[name]: _execute(job, kernel)))
+        if name == "quarterly_report":
+            tasks.append(Task(PDF, frozenset({name}), lambda kernel: pdf()))
+    return tasks
+
+
+def _schedule(tasks: list[Task], workers: int, kernels: list[WorkerKernel], on_done: Callable[[str], None]
+              ) -> dict[str, dict | None]:
+    """Run ``tasks`` on ``workers`` threads (each with its kernel): every worker takes up the
+    first task not yet started whose needs are done, and waits when there is none. A task that
+    raises stops the run: no task starts after it, the running ones finish, and its exception
+    is raised here."""
+    cond = threading.Condition()
+    started: set[str] = set()
+    done: set[str] = set()
+    results: dict[str, dict | None] = {}
+    failure: list[BaseException] = []
+
+    def take() -> Task | None:
+        with cond:
+            while not failure and len(started) < len(tasks):
+                ready = next((t for t in tasks if t.name not in started and t.needs <= done), None)
+                if ready is not None:
+                    started.add(ready.name)
+                    return ready
+                cond.wait()
+            return None
+
+    def work(kernel: WorkerKernel) -> None:
+        while (task := take()) is not None:
+            try:
+                result = task.run(kernel)
+            except BaseException as exc:  # noqa: B036 - handed to the main thread, raised there
+                with cond:
+                    failure.append(exc)
+                    cond.notify_all()
+                return
+            with cond:
+                results[task.name] = result
+                done.add(task.name)
+                cond.notify_all()
+            on_done(task.name)
+
+    threads = [threading.Thread(target=work, args=(kernels[i],), name=f"report-worker-{i}", daemon=True)
+               for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failure:
+        raise failure[0]
+    return results
+
+
+def _execute_all(jobs: list[Job], workers: int, label: str, prepare: Callable[[WorkerKernel], dict],
+                 pdf: Callable[[], dict | None], folder: Path, reuse_kernels: bool = True
+                 ) -> tuple[dict, list[dict], dict | None]:
+    """The preparation's manifest entry, every job's (in job order) and the PDF's, with a
+    progress bar over the notebooks, shown once the preparation is done (so that a run it stops
+    prints only its error)."""
     from tqdm import tqdm
 
-    entries: dict[int, dict] = {}
-    with tqdm(total=len(jobs), desc=f"report {label}", unit="notebook", file=sys.stderr) as bar:
-        if workers <= 1:
-            for i, job in enumerate(jobs):
-                entries[i] = _execute(job)
-                bar.update()
-        else:  # threads suffice: each one waits on its kernel process
-            with ThreadPoolExecutor(workers) as pool:
-                futures = {pool.submit(_execute, job): i for i, job in enumerate(jobs)}
-                for future in as_completed(futures):
-                    entries[futures[future]] = future.result()
-                    bar.update()
-    return [entries[i] for i in range(len(jobs))]
+    tasks = _tasks(jobs, prepare, pdf)
+    # one BLAS/OpenMP thread per kernel: the workers are the parallelism (more threads than cores
+    # slow OpenMP code down many times over), and the numbers do not depend on --jobs (a
+    # multi-threaded sum adds in another order: the last digits of a probability move)
+    kernels = [WorkerKernel(folder / "logs" / f"kernel-{i + 1}.log", reuse=reuse_kernels, threads=KERNEL_THREADS)
+               for i in range(workers)]
+    names = {job.name for job in jobs}
+    progress: dict = {"done": 0, "bar": None}
+    lock = threading.Lock()
+
+    def on_done(name: str) -> None:
+        with lock:
+            if name == PREPARE:
+                progress["bar"] = tqdm(total=len(jobs), initial=progress["done"], desc=f"report {label}",
+                                       unit="notebook", file=sys.stderr)
+            elif name in names:
+                progress["done"] += 1
+                if progress["bar"] is not None:
+                    progress["bar"].update()
+
+    try:
+        results = _schedule(tasks, max(1, workers), kernels, on_done)
+    finally:
+        for kernel in kernels:
+            kernel.close()
+        if progress["bar"] is not None:
+            progress["bar"].close()
+    return results[PREPARE], [results[job.name] for job in jobs], results.get(PDF)
 
 
 def run_report(period: str | None, data: str | Path, out: str | Path = "reports", lang: str = "ja",
                segments: str = "size,touch_tier", config: str | None = None, force: bool = False,
-               timeout: int = 1800, seed: int = 0, jobs: int | None = None) -> RunResult:
-    """Execute every notebook for ``period`` into ``out/<period>/``; see the module docs."""
+               timeout: int = 1800, seed: int = 0, jobs: int | None = None, reuse_kernels: bool = True
+               ) -> RunResult:
+    """Execute every notebook for ``period`` into ``out/<period>/``; see the module docs.
+    ``reuse_kernels=False`` gives every notebook a fresh kernel of its own (slower; the same
+    report)."""
     if lang not in ("ja", "en"):
         raise ReportError(f"--lang must be ja or en, not {lang!r}")
     missing = [n for n in (*NOTEBOOKS, SEGMENT_NOTEBOOK) if not (notebooks_dir() / f"{n}.ipynb").is_file()]
@@ -288,13 +409,13 @@ def run_report(period: str | None, data: str | Path, out: str | Path = "reports"
         raise ReportError(f"{root}: cannot create the reports folder: {exc.strerror}") from None
     with period_lock(root, label):
         result = _run_locked(ctx, engine, label, root, target, data, config, segmentations, force, timeout,
-                             seed, jobs, notes)
+                             seed, jobs, notes, reuse_kernels)
     return result
 
 
 def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, target: Path, data: Path,
                 config: str | None, segmentations: list[str], force: bool, timeout: int, seed: int,
-                jobs: int | None, notes: list[str]) -> RunResult:
+                jobs: int | None, notes: list[str], reuse_kernels: bool = True) -> RunResult:
     """The run itself, under the period's lock (see :func:`run_report`)."""
     if target.exists() and not force:  # checked again: another run may have finished meanwhile
         raise ReportError(f"{target} exists; pass --force to replace it")
@@ -307,21 +428,26 @@ def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, t
         (tmp / "tables").mkdir()
     except OSError as exc:
         raise ReportError(f"{tmp}: cannot create the run's folder: {exc.strerror}") from None
+
+    def pdf() -> None:
+        if (tmp / "quarterly_report.html").is_file():
+            missing_pdf = write_pdf(tmp / "quarterly_report.html", tmp / "quarterly_report.pdf")
+            if missing_pdf:
+                notes.append(missing_pdf)
+
+    def prepare(kernel: WorkerKernel) -> dict:
+        return _prepare(kernel, {**base, "out": str(tmp)}, tmp, timeout)
+
     try:
         all_jobs = _jobs(engine, p, segmentations, {**base, "out": str(tmp)}, tmp, timeout)
         result = RunResult(target, notes=notes)
-        ctx.out = str(tmp)
-        preparation = _prepare(ctx)
+        preparation, result.notebooks, _ = _execute_all(all_jobs, jobs or default_jobs(), label,
+                                                        prepare, pdf, tmp, reuse_kernels)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    result.notebooks = _execute_all(all_jobs, jobs or default_jobs(), label)
     shutil.rmtree(tmp / "cache", ignore_errors=True)
     write_workbook(tmp / "tables", tmp / "tables.xlsx")
-    if (tmp / "quarterly_report.html").is_file():
-        missing_pdf = write_pdf(tmp / "quarterly_report.html", tmp / "quarterly_report.pdf")
-        if missing_pdf:
-            notes.append(missing_pdf)
     with contextlib.suppress(OSError):
         (tmp / "logs").rmdir()  # only when empty: logs of failed notebooks stay
     manifest = {
