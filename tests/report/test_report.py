@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -265,3 +266,11 @@ def test_the_run_schedule_runs_independent_pages_beside_the_preparation_and_stop
     with pytest.raises(ReportError, match="prep failed"):
         _schedule(tasks, 2, [None, None], lambda name: None)
     assert "start page" not in log and "start last" not in log
+
+
+def test_hatched_runs_of_a_cohort_heatmap():
+    from cs_analysis.report.plots import _runs
+
+    mask = np.array([[1, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=bool)
+    assert _runs(mask) == [(0, 0, 2), (0, 3, 4), (2, 0, 4)]
+    assert _runs(np.zeros((2, 3), dtype=bool)) == []

@@ -135,6 +135,15 @@ def bars(values: pd.Series, title: str, money: bool = True) -> Figure:
     return fig
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int, int]]:
+    """The runs of True in each row of a 2-D mask: (row, first column, column after the last)."""
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded, axis=1)
+    starts, ends = np.argwhere(edges == 1), np.argwhere(edges == -1)  # both in row-major order
+    return [(int(r), int(c0), int(c1)) for (r, c0), (_, c1) in zip(starts, ends, strict=True)]
+
+
 def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, title: str, age_label: str,
                    size_label: str, small_label: str = "few accounts") -> Figure:
     """Cohorts (rows, with their sizes on the axis) × ages (columns): retention in % on a colour
@@ -148,12 +157,12 @@ def cohort_heatmap(matrix: pd.DataFrame, sizes: pd.Series, small: pd.DataFrame, 
     image = ax.imshow(np.ma.masked_invalid(values), cmap="YlGnBu", vmin=0, vmax=top, aspect="auto")
     for (r, c), v in np.ndenumerate(values):
         if np.isfinite(v):
-            ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=7,
+            ax.text(c, r, f"{v:.0f}", ha="center", va="center", fontsize=7, in_layout=False,  # inside the axes
                     color="white" if v > 0.6 * top else "#212121")
-    hatched_cells = np.argwhere(np.isfinite(values) & small.to_numpy(dtype=bool))
-    if len(hatched_cells):  # one collection: hundreds of cells draw as one artist
+    runs = _runs(np.isfinite(values) & small.to_numpy(dtype=bool))
+    if runs:  # one rectangle per run of hatched cells in a row (a cohort's size is the same at every age)
         ax.add_collection(matplotlib.collections.PatchCollection(
-            [matplotlib.patches.Rectangle((c - 0.5, r - 0.5), 1, 1) for r, c in hatched_cells],
+            [matplotlib.patches.Rectangle((c0 - 0.5, r - 0.5), c1 - c0, 1) for r, c0, c1 in runs],
             facecolor="none", edgecolor="#9e9e9e", hatch="///", linewidth=0))
     ax.set_xticks(range(n_cols), [str(a) for a in matrix.columns], fontsize=7)
     ax.set_yticks(range(n_rows), [f"{plain_label(c)}  ({int(sizes.get(c, 0)):,})" for c in matrix.index], fontsize=7)

@@ -49,7 +49,7 @@ PDF = "pdf"
 # pages that need nothing from the preparation, and what the others need besides it
 INDEPENDENT = frozenset({"kpi_overview", "health_review"})
 NEEDS = {"quarterly_report": frozenset({PREPARE, "health_review"})}  # the health review caches the impact
-FIRST = ("kpi_overview", "health_review", "quarterly_report", "renewals_forecast")  # the longest first
+FIRST = ("health_review", "kpi_overview", "quarterly_report", "renewals_forecast")  # what others wait for, then the longest
 
 
 @dataclass
@@ -152,7 +152,7 @@ def _run_notebook(job: Job, kernel: WorkerKernel) -> dict:
         pm.execute_notebook(str(job.source), str(output), parameters=job.parameters, kernel_name=KERNEL,
                             execution_timeout=job.timeout, progress_bar=False, log_output=False,
                             resources={"metadata": {"path": str(job.folder)}}, config=KERNEL_CONFIG,
-                            engine_name=ENGINE, km=kernel.get())
+                            engine_name=ENGINE, km=kernel.get(), request_save_on_cell_execute=False)
         entry["status"] = "ok"
     except pm.PapermillExecutionError as exc:
         entry.update(status="failed", cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
@@ -190,7 +190,7 @@ def _prepare(kernel: WorkerKernel, parameters: dict, folder: Path, timeout: int)
     try:
         pm.execute_notebook(nb, None, kernel_name=KERNEL, execution_timeout=timeout, progress_bar=False,
                             log_output=False, resources={"metadata": {"path": str(folder)}}, config=KERNEL_CONFIG,
-                            engine_name=ENGINE, km=kernel.get())
+                            engine_name=ENGINE, km=kernel.get(), request_save_on_cell_execute=False)
     except pm.PapermillExecutionError as exc:
         kernel.discard()
         known = isinstance(getattr(errors, exc.ename, None), type) and issubclass(getattr(errors, exc.ename),
@@ -296,6 +296,7 @@ def _schedule(tasks: list[Task], workers: int, kernels: list[WorkerKernel], on_d
     first task not yet started whose needs are done, and waits when there is none. A task that
     raises stops the run: no task starts after it, the running ones finish, and its exception
     is raised here."""
+    origin = time.perf_counter()
     cond = threading.Condition()
     started: set[str] = set()
     done: set[str] = set()
@@ -314,8 +315,11 @@ def _schedule(tasks: list[Task], workers: int, kernels: list[WorkerKernel], on_d
 
     def work(kernel: WorkerKernel) -> None:
         while (task := take()) is not None:
+            begun = time.perf_counter() - origin
             try:
                 result = task.run(kernel)
+                if result is not None:  # when it ran, since the run's start (the manifest's timeline)
+                    result["started"] = round(begun, 2)
             except BaseException as exc:  # noqa: B036 - handed to the main thread, raised there
                 with cond:
                     failure.append(exc)
