@@ -274,3 +274,20 @@ def test_hatched_runs_of_a_cohort_heatmap():
     mask = np.array([[1, 1, 0, 1], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=bool)
     assert _runs(mask) == [(0, 0, 2), (0, 3, 4), (2, 0, 4)]
     assert _runs(np.zeros((2, 3), dtype=bool)) == []
+
+
+def test_a_kernel_shares_the_loaded_dataset_until_a_file_changes(demo_small: Path, tmp_path: Path):
+    import os
+
+    from cs_analysis.config.settings import load_settings
+    from cs_analysis.report.base import shared_engine
+
+    data = tmp_path / "d"
+    shutil.copytree(demo_small, data)
+    settings = load_settings()
+    first = shared_engine(str(data), None, settings)
+    assert shared_engine(str(data), None, settings) is first  # the next notebook of the kernel
+    accounts = next(data.glob("accounts.*"))
+    st = accounts.stat()
+    os.utime(accounts, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    assert shared_engine(str(data), None, settings) is not first  # a changed file: loaded again

@@ -44,8 +44,15 @@ def _stamp(path: str | None) -> tuple:
     if not path:
         return ()
     root = Path(path)
-    files = [root] if root.is_file() else sorted(f for f in root.rglob("*") if f.is_file())
-    return tuple((str(f), (st := f.stat()).st_size, st.st_mtime_ns) for f in files)
+    stamps = []
+    for f in [root] if root.is_file() else sorted(root.rglob("*")):
+        try:
+            st = f.stat()
+        except OSError:  # gone since it was listed (e.g. a report written into the folder)
+            continue
+        if f.is_file():
+            stamps.append((str(f), st.st_size, st.st_mtime_ns))
+    return tuple(stamps)
 
 
 def shared_engine(data: str, config: str | None, settings: Settings) -> tuple[Dataset, KpiEngine]:
