@@ -20,10 +20,14 @@ SUBS = [("A", "2025-01", "core", 2, 100), ("A", "2025-02", "core", 4, 200), ("A"
 ACCOUNTS = [("A", 100), ("B", 100), ("C", 100), ("D", 100)]
 
 
-def _table(grain="month", by=None):
+def _ds():
     ds = dataset_from(SUBS, ACCOUNTS)
     ds.accounts["signup_date"] = np.datetime64("2025-01-10", "us")
-    return cohort_retention(KpiEngine(ds, Settings(min_cohort_accounts=2), with_health=False), grain, by)
+    return ds
+
+
+def _table(grain="month", by=None):
+    return cohort_retention(KpiEngine(_ds(), Settings(min_cohort_accounts=2), with_health=False), grain, by)
 
 
 def _cell(table, cohort, age, measure):
@@ -85,6 +89,30 @@ def test_invariants_on_the_demo(demo_small):
     by_size = f[f["segment_by"] == "size"].groupby(["cohort", "age", "measure"])["cohort_accounts"].sum()
     total = f[f["segment_by"] == "all"].set_index(["cohort", "age", "measure"])["cohort_accounts"]
     assert (by_size.reindex(total.index) == total).all()  # segments partition the cohort
+
+
+def test_as_they_stood_at_an_earlier_month():
+    ended = cohort_retention(KpiEngine(_ds(), Settings(min_cohort_accounts=2), with_health=False),
+                             "month", None, end="2025-02")
+    assert ended.frame["cohort"].max() == "2025-02" and ended.frame["age"].max() == 1
+    assert _cell(ended, "2025-01", 1, "logo") == (2, 50.0)  # as in the whole history
+    assert not (ended.frame["cohort"] > "2025-02").any()
+
+
+def test_an_end_month_cuts_the_monthly_table_to_the_cells_known_then(demo_small):
+    """At the month grain a cell (cohort, age) holds the same accounts whenever it is known, so
+    the table as it stood at month e is the whole table's cells with cohort + age <= e."""
+    import pandas as pd
+
+    from cs_analysis.data.dataset import load_dataset
+
+    engine = KpiEngine(load_dataset(demo_small), Settings(), with_health=False)
+    end = engine.cube.months[-5]
+    full = cohort_retention(engine, "month", "size").frame
+    ended = cohort_retention(engine, "month", "size", end=end).frame
+    known = full[full["cohort"].map(lambda c: pd.Period(c, "M")) + full["age"] <= end].reset_index(drop=True)
+    assert len(ended) and len(ended) < len(full)
+    pd.testing.assert_frame_equal(ended, known)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "table"])

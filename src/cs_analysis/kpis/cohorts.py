@@ -60,9 +60,10 @@ class Cohorts:
 
 
 def cohort_retention(engine: KpiEngine, grain: str | None = None, by: str | None = None,
-                     measures: tuple[str, ...] = MEASURES) -> Cohorts:
+                     measures: tuple[str, ...] = MEASURES, end: pd.Period | None = None) -> Cohorts:
     """The cohort tables of the engine's dataset (``grain``: month, quarter or year; default the
-    setting ``cohort_grain``), in total and, with ``by``, per segment."""
+    setting ``cohort_grain``), in total and, with ``by``, per segment; with ``end`` (a month),
+    as they stood then: cohorts and ages up to that month only (a report on a past period)."""
     grain = grain or engine.settings.cohort_grain
     if grain not in GRAINS:
         raise DataError(f"grain must be one of {', '.join(GRAINS)}, not {grain!r}")
@@ -70,7 +71,10 @@ def cohort_retention(engine: KpiEngine, grain: str | None = None, by: str | None
     if unknown:
         raise DataError(f"unknown measure(s) {', '.join(unknown)}; use {', '.join(MEASURES)}")
     cube = engine.cube
-    active, mrr, licenses = cube.active, cube.mrr, cube.licenses
+    months = cube.months
+    stop = len(months) if end is None else cube.month_index(pd.Period(end, "M")) + 1
+    months = months[:stop]
+    active, mrr, licenses = cube.active[:stop], cube.mrr[:stop], cube.licenses[:stop]
     n_months, n = active.shape
     ever = active.any(axis=0)
     start = np.where(ever, np.argmax(active, axis=0), -1)
@@ -80,7 +84,7 @@ def cohort_retention(engine: KpiEngine, grain: str | None = None, by: str | None
     keep = ever & ~truncated
     cols = np.flatnonzero(keep)
     s = start[cols]
-    labels = fiscal_labels(cube.months, engine.settings.fiscal_year_start_month, grain)
+    labels = fiscal_labels(months, engine.settings.fiscal_year_start_month, grain)
     cohort_names, cohort = np.unique(labels[s], return_inverse=True)
     segmentations = ["all"] + ([by] if by and by != "all" else [])
     step = STEP[grain]

@@ -498,7 +498,8 @@ class RenewalSection:
 
     @cached_property
     def cohorts(self) -> Cohorts:
-        return cohort_retention(self.base.engine, by=None)
+        """The cohort tables as they stood at the period's end (later months are not shown)."""
+        return cohort_retention(self.base.engine, by=None, end=self.base.period.last)
 
     def cohort_heatmap(self, measure: str = "logo") -> Image:
         """Cohort × age heatmap of one measure (logo, mrr, seats), small cohorts hatched."""
