@@ -213,6 +213,7 @@ def test_tables_are_presented_no_index_no_raw_identifiers_no_raw_floats(run: Pat
             assert not [h for h in headers if re.fullmatch(r"\s*[a-z]+(_[a-z0-9]+)+\s*", h)], (page.name, headers)
             cells = re.findall(r"<td[^>]*>(.*?)</td>", table, re.S)
             assert not [c for c in cells if re.fullmatch(r"\s*-?\d+\.\d{5,}\s*", c)], (page.name, cells[:20])
+            assert not [c for c in cells if c.strip().lower() in ("nan", "none", "nat", "<na>", "inf")], page.name
             assert not [c for c in cells if re.search(r"(^|\s)-[¥\d]", c)], page.name  # one minus sign: −
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 
 from cs_analysis import i18n
 from cs_analysis.core.segments import NONE
+from cs_analysis.kpis.cancellations import UNKNOWN as UNKNOWN_REASON
 from cs_analysis.kpis.registry import KPIS, lookup, small_base
 
 CURRENCY_SYMBOLS = {"JPY": "¥", "USD": "$", "EUR": "€", "GBP": "£"}
@@ -84,8 +85,18 @@ def plain_label(text: object) -> str:
 
 
 def kpi_label(kpi: str, lang: str = "ja") -> str:
-    """The KPI's display name in Japanese (``ja``), English (``en``) or both (``both``)."""
-    en, ja = lookup(kpi).en, lookup(kpi).ja
+    """The KPI's display name in Japanese (``ja``), English (``en``) or both (``both``); a family
+    member for churn without a recorded reason reads as such in each language.
+
+    >>> kpi_label("churned_mrr_by_reason:(unknown)", "en")
+    'Churned MRR: (no reason recorded)'
+    """
+    family, sep, member = kpi.partition(":")
+    if sep and member == UNKNOWN_REASON:
+        en = lookup(f"{family}:{i18n.NO_REASON[0]}").en
+        ja = lookup(f"{family}:{i18n.NO_REASON[1].strip('（）')}").ja  # 解約MRR（理由の記録なし）
+    else:
+        en, ja = lookup(kpi).en, lookup(kpi).ja
     return {"ja": ja, "en": en}.get(lang, f"{ja} / {en}")
 
 
@@ -131,6 +142,7 @@ def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", tot
     members = [k for k in dict.fromkeys(frame["kpi"]) if k not in KPIS]  # family members, in data order
     wide = wide.reindex(index=[k for k in KPIS if k in wide.index] + members,
                         columns=list(dict.fromkeys(frame["column"])))
+    wide = wide.fillna(format_value(None, "count"))  # a KPI with no row for a segment (e.g. a churn reason it never had)
     wide.index = [kpi_label(k, lang) for k in wide.index]
     wide.index.name = "KPI"
     wide.columns.name = None
