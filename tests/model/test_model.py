@@ -120,6 +120,31 @@ def test_save_load_round_trip_and_refusals(trained, tmp_path: Path):
         load_model(path)
 
 
+def test_scoring_transforms_each_chunk_once_with_the_same_numbers(trained, tmp_path: Path, monkeypatch):
+    """The chosen logistic model is its own explainer: one transform per chunk gives the
+    probabilities of predict_proba exactly and the drivers of explain; chunks change nothing,
+    and a saved model scores the same way."""
+    import cs_analysis.model.artefact as artefact
+
+    ds, t = trained
+    model = t.model
+    rows = training_rows(ds, Settings(), "2026-09-30", 3).head(3000)
+    assert model.meta.model == "logistic" and model._calibrated_explainer() is not None
+    out = model.predict(rows, Settings())
+    np.testing.assert_array_equal(out["churn_probability"].to_numpy(),
+                                  model.estimator.predict_proba(rows[model.meta.features])[:, 1])
+    en, ja, code = model.explain(rows)
+    assert out["top_drivers"].tolist() == list(en) and out["top_drivers_ja"].tolist() == list(ja)
+    assert out["top_driver"].tolist() == list(code)
+    monkeypatch.setattr(artefact, "SCORE_CHUNK", 7)
+    pd.testing.assert_frame_equal(model.predict(rows, Settings()), out)
+    assert model.predict(rows.head(0), Settings()).empty
+    save_model(model, tmp_path / "m.skops")
+    back = load_model(tmp_path / "m.skops")
+    assert back._calibrated_explainer() is not None  # skops keeps the shared pipeline one object
+    pd.testing.assert_frame_equal(back.predict(rows, Settings()), out)
+
+
 class Sneaky:
     """Not on the allow-list."""
 

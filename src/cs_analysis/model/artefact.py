@@ -17,9 +17,10 @@ import pandas as pd
 
 from cs_analysis.config.settings import Settings
 from cs_analysis.errors import DataError, ModelError
-from cs_analysis.model.drivers import contributions, top_driver_codes, top_drivers
+from cs_analysis.model.drivers import contributions, top_driver_codes, top_drivers, transformed_contributions
 
 FORMAT = 1  # the metadata/model file format this version writes and reads
+SCORE_CHUNK = 100_000  # rows scored at a time: the transformed matrices of one chunk at most in memory
 RISK_TIERS = ("high", "medium", "low")
 
 
@@ -167,11 +168,39 @@ class ChurnModel:
         en, ja = top_drivers(contrib, self.meta.features, measure_dimensions=self.meta.measure_dimensions or None)
         return en, ja, top_driver_codes(contrib, self.meta.features)
 
+    def _calibrated_explainer(self) -> Any | None:
+        """The sigmoid calibrator when the estimator is the explainer itself, calibrated (the
+        chosen model is the logistic one): then one transform of the rows gives both the
+        probability and the drivers. None otherwise."""
+        calibrated = getattr(self.estimator, "calibrated_classifiers_", None)
+        if not calibrated or len(calibrated) != 1 or calibrated[0].estimator is not self.explainer:
+            return None
+        pair = calibrated[0]
+        if getattr(pair, "method", None) != "sigmoid" or len(pair.calibrators) != 1 or len(pair.classes) != 2:
+            return None
+        return pair.calibrators[0]
+
+    def _predict_chunk(self, x: pd.DataFrame, calibrator: Any | None) -> tuple[np.ndarray, ...]:
+        xt = np.asarray(self.explainer[:-1].transform(x), dtype=float)
+        if calibrator is not None:  # what CalibratedClassifierCV.predict_proba computes, on the same matrix
+            probability = calibrator.predict(self.explainer[-1].decision_function(xt))
+        else:
+            probability = self.estimator.predict_proba(x)[:, 1]
+        contrib = transformed_contributions(self.explainer, self.explainer_means, xt, self.meta.features)
+        en, ja = top_drivers(contrib, self.meta.features, measure_dimensions=self.meta.measure_dimensions or None)
+        return probability, en, ja, top_driver_codes(contrib, self.meta.features)
+
     def predict(self, frame: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         """Probability, risk tier, top drivers (en, ja) and the top driver's playbook code of each
-        row of ``frame``."""
-        probability = self.probability(frame)
-        en, ja, code = self.explain(frame)
+        row of ``frame``: :data:`SCORE_CHUNK` rows at a time, each chunk transformed once when
+        the explainer is the estimator (the same probabilities as :meth:`probability`)."""
+        x = self._inputs(frame)
+        calibrator = self._calibrated_explainer()
+        chunks = [self._predict_chunk(x.iloc[i:i + SCORE_CHUNK], calibrator) for i in range(0, len(x), SCORE_CHUNK)]
+        if chunks:
+            probability, en, ja, code = (np.concatenate([c[j] for c in chunks]) for j in range(4))
+        else:  # no rows: nothing to transform
+            probability, en, ja, code = np.empty(0), *(np.empty(0, dtype=object) for _ in range(3))
         return pd.DataFrame({"churn_probability": probability, "risk_tier": risk_tiers(probability, settings),
                              "top_drivers": en, "top_drivers_ja": ja, "top_driver": code}, index=frame.index)
 

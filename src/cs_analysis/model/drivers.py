@@ -79,12 +79,19 @@ def contributions(explainer: Pipeline, means: np.ndarray, frame: pd.DataFrame,
                   features: Sequence[str]) -> np.ndarray:
     """Rows × input features: each feature's additive push on the log-odds of churn relative to
     the typical training account (``means``), summed over the columns made from it."""
+    xt = np.asarray(explainer[:-1].transform(frame[list(features)]), dtype=float)
+    return transformed_contributions(explainer, means, xt, features)
+
+
+def transformed_contributions(explainer: Pipeline, means: np.ndarray, xt: np.ndarray,
+                              features: Sequence[str]) -> np.ndarray:
+    """:func:`contributions` from rows already transformed by the explainer's preprocessing."""
     prep, model = explainer[:-1], explainer[-1]
-    xt = np.asarray(prep.transform(frame[list(features)]), dtype=float)
     names = prep.get_feature_names_out()
     groups = np.zeros((len(names), len(features)))
     groups[np.arange(len(names)), [_source(n, features) for n in names]] = 1.0
-    return ((xt - means) * model.coef_[0]) @ groups
+    weights = model.coef_[0][:, None] * groups  # transformed column -> its input feature, times its coefficient
+    return xt @ weights - means @ weights  # = ((xt - means) * coef) @ groups, as one matrix product
 
 
 def _source(name: str, features: Sequence[str]) -> int:
@@ -145,13 +152,16 @@ def top_drivers(contrib: np.ndarray, features: Sequence[str], k: int = 3,
     order = np.argsort(-vals, axis=1)
     top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
     phrases = [describe(f, measure_dimensions) if measure_dimensions is not None else (f, f) for f in features]
+    picked = np.where(vals > 0, top, len(features))  # index of "" where not a risk driver
+    # the texts are built once per distinct combination of drivers (a few thousand at most), not per row
+    radix = np.int64(len(features) + 1)  # each row's k picks as one integer (base F + 1)
+    codes, rows = np.unique(picked.astype(np.int64) @ radix ** np.arange(k - 1, -1, -1, dtype=np.int64),
+                            return_inverse=True)
+    combos = np.stack([codes // radix ** (k - 1 - j) % radix for j in range(k)], axis=1)
     out = []
     for lang in (0, 1):
-        words = np.array([p[lang] for p in phrases] + [""], dtype=object)
-        picked = np.where(vals > 0, top, len(features))  # index of "" where not a risk driver
-        cols = [words[picked[:, j]] for j in range(k)]
-        text = cols[0]
-        for col in cols[1:]:
-            text = np.where(col != "", text + "; " + col, text)
-        out.append(text)
+        words = [p[lang] for p in phrases] + [""]
+        texts = np.array(["; ".join(words[i] for i in combo if words[i]) for combo in combos.tolist()] or [""],
+                         dtype=object)
+        out.append(texts[rows.reshape(-1)] if len(picked) else np.empty(0, dtype=object))
     return out[0], out[1]
