@@ -157,3 +157,19 @@ def run(demo_small: Path, tmp_path_factory) -> Path:
     result = run_report("FY2025Q4", demo_small, out, lang="ja", segments="size")
     assert not result.failed, result.failed
     return result.folder
+
+
+@pytest.fixture(scope="session")
+def run_en(demo_small: Path, tmp_path_factory) -> Path:
+    """The same run in English (the browser and presentation tests open both)."""
+    from cs_analysis.report.runner import run_report
+
+    result = run_report("FY2025Q4", demo_small, tmp_path_factory.mktemp("reports_en"), lang="en", segments="size")
+    assert not result.failed, result.failed
+    return result.folder
+
+
+@pytest.fixture(params=["ja", "en"])
+def run_in(request, run: Path) -> Path:
+    """The shared run in each language (the English one is made on first use)."""
+    return run if request.param == "ja" else request.getfixturevalue("run_en")

@@ -1,6 +1,7 @@
-"""The report as a CS manager opens it: headless Chromium at 1280 px renders the quarterly report
-and the health review (not blank, Japanese in real glyphs rather than boxes), and every link of
-the quarterly report's index resolves to a page of the run and an anchor on it.
+"""The report as a CS manager opens it, in Japanese and in English: headless Chromium at 1280 px
+renders the quarterly report and the health review (not blank, Japanese in real glyphs rather
+than boxes), and every link of the quarterly report's index resolves to a page of the run and an
+anchor on it.
 
 Without Chromium (or a Japanese font) these tests skip and say what to install; CI installs both
 and sets CS_ANALYSIS_BROWSER_TEST=required, which turns the skip into a failure."""
@@ -8,6 +9,7 @@ and sets CS_ANALYSIS_BROWSER_TEST=required, which turns the skip into a failure.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -67,8 +69,10 @@ def _assert_rendered(pixels: np.ndarray, name: str) -> None:
 
 
 @pytest.mark.parametrize("page", ["quarterly_report", "health_review"])
-def test_the_page_renders_with_japanese_glyphs(run: Path, chromium: str, page: str, tmp_path: Path):
-    html = run / f"{page}.html"
+def test_the_page_renders_with_japanese_glyphs(run_in: Path, chromium: str, page: str, tmp_path: Path):
+    """Japanese pages, and English ones with Japanese text from the data (company names)."""
+    html = run_in / f"{page}.html"
+    assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", html.read_text(encoding="utf-8")), "no Japanese text to check"
     shown = _shot(html, tmp_path / f"{page}.png")
     _assert_rendered(shown, page)
     assert np.array_equal(_shot(html, tmp_path / f"{page}.again.png"), shown)  # rendering is deterministic
@@ -102,15 +106,16 @@ def _parse(page: Path) -> _Links:
     return parser
 
 
-def test_the_quarterly_report_indexes_every_page_of_the_run(run: Path):
-    links = _parse(run / "quarterly_report.html").hrefs
-    assert {urlsplit(h).path for h in links if urlsplit(h).path} == {p.name for p in run.glob("*.html")}
+def test_the_quarterly_report_indexes_every_page_of_the_run(run_in: Path):
+    links = _parse(run_in / "quarterly_report.html").hrefs
+    assert {urlsplit(h).path for h in links if urlsplit(h).path} == {p.name for p in run_in.glob("*.html")}
 
 
 @pytest.mark.parametrize("page", ["quarterly_report", "health_review"])
-def test_every_link_resolves(run: Path, page: str):
+def test_every_link_resolves(run_in: Path, page: str):
     """The index's pages and anchors; the health review's link from the transition matrix to the
     accounts that dropped a level."""
+    run = run_in
     report = run / f"{page}.html"
     links = _parse(report).hrefs
     if page == "health_review":

@@ -202,10 +202,11 @@ def _tables(html: str) -> list[str]:
     return re.findall(r"<table.*?</table>", html, re.S)
 
 
-def test_tables_are_presented_no_index_no_raw_identifiers_no_raw_floats(run: Path):
+def test_tables_are_presented_no_index_no_raw_identifiers_no_raw_floats(run_in: Path):
     """Every table of every page: no index column (pandas' row headers), headers in words (no
-    raw identifiers such as churn_probability), every number formatted (no 0.548160)."""
-    for page in sorted(run.glob("*.html")):
+    raw identifiers such as churn_probability), every number formatted (no 0.548160); in
+    Japanese and in English."""
+    for page in sorted(run_in.glob("*.html")):
         html = page.read_text(encoding="utf-8")
         for table in _tables(html):
             assert "row_heading" not in table and not re.search(r"<th>\s*\d+\s*</th>", table), page.name
