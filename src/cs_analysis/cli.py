@@ -476,8 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "and what moved it since (moved_by, moved_by_ja)")
     p.add_argument("--backtest", action="store_true",
                    help="also back-test: churn in the following months by level, and ROC AUC")
-    p.add_argument("--horizon-months", type=_positive, default=None,
-                   help="back-test horizon (default: the setting horizon_months, 3)")
+    _horizon_option(p, "back-test horizon")
     p.set_defaults(func=_cmd_health)
 
     p = sub.add_parser("tune-scorecard", help="learn the health scorecard's weights and bands from outcomes",
@@ -488,8 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "model's; write a settings file that --config accepts.")
     p.add_argument("path", help="dataset folder or DuckDB file")
     p.add_argument("--as-of", required=True, type=_date, help="tuning date: outcomes must be known by then")
-    p.add_argument("--horizon-months", type=_positive, default=None,
-                   help="outcome: churn within H months (default: the setting horizon_months, 3)")
+    _horizon_option(p, "outcome: churn within H months")
     p.add_argument("--out", required=True, type=Path, help="settings YAML to write (the tuned health scorecard)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     _common(p)
@@ -502,8 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the pairs and balance diagnostics; outcomes known by --as-of only.")
     p.add_argument("path", help="dataset folder or DuckDB file")
     p.add_argument("--as-of", required=True, type=_date, help="outcomes must be known by this date")
-    p.add_argument("--horizon-months", type=_positive, default=None,
-                   help="outcome: churn within H months (default: the setting horizon_months, 3)")
+    _horizon_option(p, "outcome: churn within H months")
     p.add_argument("--by", help="also per segment of this column (size, touch_tier or an accounts column)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
     p.add_argument("--out", type=Path, help="write to this file instead of the screen")
@@ -517,8 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "With --table: any CSV/Parquet table with a label column.")
     p.add_argument("path", nargs="?", help="dataset folder or DuckDB file")
     p.add_argument("--as-of", type=_date, help="training date (dataset): labels must be complete by then")
-    p.add_argument("--horizon-months", type=_positive, default=None,
-                   help="label: churn within H months (default: the setting horizon_months, 3)")
+    _horizon_option(p, "label: churn within H months")
     p.add_argument("--table", type=Path, help="a single CSV/Parquet table instead of a dataset")
     p.add_argument("--label", help="label column of --table (yes/no, true/false, 1/0)")
     p.add_argument("--id", help="id column of --table (kept out of the features)")
@@ -557,6 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_cmd_report)
     return parser
+
+
+def _horizon_option(p: argparse.ArgumentParser, what: str) -> None:
+    """--horizon-months: ``what`` the horizon is for; the setting horizon_months by default."""
+    p.add_argument("--horizon-months", type=_positive, default=None,
+                   help=f"{what} (default: the setting horizon_months, 3)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -293,3 +293,19 @@ def test_a_kernel_shares_the_loaded_dataset_until_a_file_changes(demo_small: Pat
     st = accounts.stat()
     os.utime(accounts, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     assert shared_engine(str(data), None, settings) is not first  # a changed file: loaded again
+
+
+def test_a_reason_family_gap_is_zero_and_no_reason_is_named():
+    """A churn-reason family has rows only where its value is not zero: the KPI table shows the
+    gaps as 0 in the KPI's unit, and churn without a recorded reason by name."""
+    from cs_analysis.report.formatting import kpi_table
+
+    tidy = pd.DataFrame({"period": "P", "segment_by": ["all", "all", "size", "size"],
+                         "segment": ["all", "all", "SMB", "SMB"],
+                         "kpi": ["churned_mrr", "churned_mrr_by_reason:価格", "churned_mrr",
+                                 "churned_mrr_by_reason:(unknown)"],
+                         "value": [100.0, 60.0, 40.0, 40.0]})
+    en = kpi_table(tidy, lang="en", total="All")
+    assert en.loc["Churned MRR: 価格"].tolist() == ["¥60", "¥0"]
+    assert en.loc["Churned MRR: (no reason recorded)"].tolist() == ["¥0", "¥40"]
+    assert "解約MRR（理由の記録なし）" in kpi_table(tidy, lang="ja").index

@@ -161,7 +161,6 @@ def top_drivers(contrib: np.ndarray, features: Sequence[str], k: int = 3,
     out = []
     for lang in (0, 1):
         words = [p[lang] for p in phrases] + [""]
-        texts = np.array(["; ".join(words[i] for i in combo if words[i]) for combo in combos.tolist()] or [""],
-                         dtype=object)
-        out.append(texts[rows.reshape(-1)] if len(picked) else np.empty(0, dtype=object))
+        texts = np.array(["; ".join(words[i] for i in combo if words[i]) for combo in combos.tolist()], dtype=object)
+        out.append(texts[rows.reshape(-1)])
     return out[0], out[1]

@@ -84,6 +84,12 @@ def plain_label(text: object) -> str:
     return str(text).replace("$", r"\$")
 
 
+def reason_name(reason: str, lang: str) -> str:
+    """A churn reason as a report names it: the data's own text, or, for churn without a recorded
+    reason (kpis.cancellations.UNKNOWN), "(no reason recorded)" / （理由の記録なし）."""
+    return i18n.pick(i18n.NO_REASON, lang) if reason == UNKNOWN_REASON else reason
+
+
 def kpi_label(kpi: str, lang: str = "ja") -> str:
     """The KPI's display name in Japanese (``ja``), English (``en``) or both (``both``); a family
     member for churn without a recorded reason reads as such in each language.
@@ -93,8 +99,8 @@ def kpi_label(kpi: str, lang: str = "ja") -> str:
     """
     family, sep, member = kpi.partition(":")
     if sep and member == UNKNOWN_REASON:
-        en = lookup(f"{family}:{i18n.NO_REASON[0]}").en
-        ja = lookup(f"{family}:{i18n.NO_REASON[1].strip('（）')}").ja  # 解約MRR（理由の記録なし）
+        en = lookup(f"{family}:{reason_name(member, 'en')}").en
+        ja = lookup(f"{family}:{reason_name(member, 'ja').strip('（）')}").ja  # 解約MRR（理由の記録なし）
     else:
         en, ja = lookup(kpi).en, lookup(kpi).ja
     return {"ja": ja, "en": en}.get(lang, f"{ja} / {en}")
@@ -142,7 +148,9 @@ def kpi_table(tidy: pd.DataFrame, currency: str = "JPY", lang: str = "both", tot
     members = [k for k in dict.fromkeys(frame["kpi"]) if k not in KPIS]  # family members, in data order
     wide = wide.reindex(index=[k for k in KPIS if k in wide.index] + members,
                         columns=list(dict.fromkeys(frame["column"])))
-    wide = wide.fillna(format_value(None, "count"))  # a KPI with no row for a segment (e.g. a churn reason it never had)
+    # a family has rows only where its value is not zero (docs/kpis.md): its gaps are 0
+    zeros = pd.Series({k: format_value(0.0, units[k], currency, unit_lang) for k in members}, dtype=object)
+    wide = wide.apply(lambda column: column.fillna(zeros))
     wide.index = [kpi_label(k, lang) for k in wide.index]
     wide.index.name = "KPI"
     wide.columns.name = None

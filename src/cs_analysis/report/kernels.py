@@ -115,7 +115,7 @@ class WorkerKernel:
     def __init__(self, log_path: Path, reuse: bool = True, threads: int | None = None):
         self.log_path = log_path
         self.threads = threads
-        self.reuse = reuse  # False: the runner closes it after each notebook (a fresh kernel each)
+        self.reuse = reuse  # False: closed after each notebook (release), so each gets a fresh kernel
         self._log: IO[bytes] | None = None
         self.manager: AsyncKernelManager | None = None
         self.failed = False  # a notebook failed on one of this worker's kernels: its log is kept
@@ -128,6 +128,11 @@ class WorkerKernel:
                 self._log = self.log_path.open("ab")
             self.manager = quiet_manager_class(self._log, self.threads)(kernel_name=KERNEL, config=KERNEL_CONFIG)
         return self.manager
+
+    def release(self) -> None:
+        """After a notebook: a kernel that is not reused (``reuse=False``) is shut down."""
+        if not self.reuse:
+            self.close()
 
     def discard(self) -> None:
         """Shut the kernel down now (its notebook failed: it may be busy, broken or dead)."""

@@ -122,18 +122,29 @@ def _jobs(engine: KpiEngine, period: Period, segmentations: list[str], base: dic
     return jobs
 
 
-def _execute(job: Job, kernel: WorkerKernel | None = None) -> dict:
-    """Execute one notebook (and write its HTML); the manifest entry, failures included. On
-    ``kernel`` (a worker's, reused and reset) or, without one, on a fresh kernel of its own whose
-    log is logs/<name>.kernel.log. A kernel's log is kept only when a notebook on it failed."""
-    if kernel is None:
-        kernel = WorkerKernel(job.folder / "logs" / f"{job.name}.kernel.log", reuse=False)
+def _papermill(kernel: WorkerKernel, source: object, output: Path | None, folder: Path, timeout: int,
+               parameters: dict | None = None) -> None:
+    """Execute a notebook (a path or a NotebookNode) on the worker's ``kernel`` (reset first,
+    :mod:`.kernels`), its working folder ``folder``; papermill saves it once, at the end (a
+    failed one with its error)."""
+    import papermill as pm
+
+    # the kernel's working folder is set through nbclient: papermill's cwd= changes the folder
+    # of the whole process, which is not safe with several notebooks at once
+    pm.execute_notebook(source, None if output is None else str(output), parameters=parameters,
+                        kernel_name=KERNEL, execution_timeout=timeout, progress_bar=False, log_output=False,
+                        resources={"metadata": {"path": str(folder)}}, config=KERNEL_CONFIG, engine_name=ENGINE,
+                        km=kernel.get(), request_save_on_cell_execute=False)
+
+
+def _execute(job: Job, kernel: WorkerKernel) -> dict:
+    """Execute one notebook on the worker's ``kernel`` (and write its HTML); the manifest entry,
+    failures included. A kernel whose notebook failed is replaced, and its log kept."""
     entry = _run_notebook(job, kernel)
     if entry["status"] != "ok":
         kernel.discard()
         entry["kernel_log"] = f"logs/{kernel.log_path.name}"
-    if not kernel.reuse:
-        kernel.close()
+    kernel.release()
     return entry
 
 
@@ -147,12 +158,7 @@ def _run_notebook(job: Job, kernel: WorkerKernel) -> dict:
     if "segment" in job.parameters:  # the manifest maps each segment page to its exact values
         entry.update(segment_by=job.parameters["segment_by"], segment=job.parameters["segment"])
     try:
-        # the kernel's working folder is set through nbclient: papermill's cwd= changes the
-        # folder of the whole process, which is not safe with several notebooks at once
-        pm.execute_notebook(str(job.source), str(output), parameters=job.parameters, kernel_name=KERNEL,
-                            execution_timeout=job.timeout, progress_bar=False, log_output=False,
-                            resources={"metadata": {"path": str(job.folder)}}, config=KERNEL_CONFIG,
-                            engine_name=ENGINE, km=kernel.get(), request_save_on_cell_execute=False)
+        _papermill(kernel, str(job.source), output, job.folder, job.timeout, job.parameters)
         entry["status"] = "ok"
     except pm.PapermillExecutionError as exc:
         entry.update(status="failed", cell=exc.exec_count, error=f"{exc.ename}: {exc.evalue}")
@@ -186,24 +192,20 @@ def _prepare(kernel: WorkerKernel, parameters: dict, folder: Path, timeout: int)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)],
                                   metadata={"kernelspec": {"name": KERNEL, "display_name": "Python 3",
                                                            "language": "python"}})
-    what = "the report's shared preparation (training the churn model and scoring the at-risk list)"
+    stopped = ("the report's shared preparation (training the churn model and scoring the at-risk list) failed, "
+               "so the run was stopped and no report was written")
     try:
-        pm.execute_notebook(nb, None, kernel_name=KERNEL, execution_timeout=timeout, progress_bar=False,
-                            log_output=False, resources={"metadata": {"path": str(folder)}}, config=KERNEL_CONFIG,
-                            engine_name=ENGINE, km=kernel.get(), request_save_on_cell_execute=False)
-    except pm.PapermillExecutionError as exc:
+        _papermill(kernel, nb, None, folder, timeout)
+    except pm.PapermillExecutionError as exc:  # the error raised in the kernel: ours is said as it is
         kernel.discard()
-        known = isinstance(getattr(errors, exc.ename, None), type) and issubclass(getattr(errors, exc.ename),
-                                                                                   CsAnalysisError)
-        why = exc.evalue if known else f"unexpected {exc.ename}: {exc.evalue}"
-        raise ReportError(f"{what} failed, so the run was stopped and no report was written: {why}") from None
+        ours = getattr(errors, exc.ename, None)
+        known = isinstance(ours, type) and issubclass(ours, CsAnalysisError)
+        raise ReportError(f"{stopped}: {exc.evalue if known else f'unexpected {exc.ename}: {exc.evalue}'}") from None
     except Exception as exc:  # the kernel died or timed out
         kernel.discard()
-        raise ReportError(f"{what} failed, so the run was stopped and no report was written: "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise ReportError(f"{stopped}: {type(exc).__name__}: {exc}") from None
     finally:
-        if not kernel.reuse:
-            kernel.close()
+        kernel.release()
     return {"status": "ok", "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -275,8 +277,7 @@ class Task:
     run: Callable[[WorkerKernel], dict | None]
 
 
-def _tasks(jobs: list[Job], prepare: Callable[[WorkerKernel], dict], pdf: Callable[[], dict | None]
-           ) -> list[Task]:
+def _tasks(jobs: list[Job], prepare: Callable[[WorkerKernel], dict], pdf: Callable[[], None]) -> list[Task]:
     """The run's tasks in the order workers take them up (the first whose needs are done)."""
     by_name = {job.name: job for job in jobs}
     order = [n for n in FIRST if n in by_name] + [job.name for job in jobs if job.name not in FIRST]
@@ -343,9 +344,8 @@ def _schedule(tasks: list[Task], workers: int, kernels: list[WorkerKernel], on_d
 
 
 def _execute_all(jobs: list[Job], workers: int, label: str, prepare: Callable[[WorkerKernel], dict],
-                 pdf: Callable[[], dict | None], folder: Path, reuse_kernels: bool = True
-                 ) -> tuple[dict, list[dict], dict | None]:
-    """The preparation's manifest entry, every job's (in job order) and the PDF's, with a
+                 pdf: Callable[[], None], folder: Path, reuse_kernels: bool = True) -> tuple[dict, list[dict]]:
+    """The preparation's manifest entry and every job's (in job order), with a
     progress bar over the notebooks, shown once the preparation is done (so that a run it stops
     prints only its error)."""
     from tqdm import tqdm
@@ -377,7 +377,7 @@ def _execute_all(jobs: list[Job], workers: int, label: str, prepare: Callable[[W
             kernel.close()
         if progress["bar"] is not None:
             progress["bar"].close()
-    return results[PREPARE], [results[job.name] for job in jobs], results.get(PDF)
+    return results[PREPARE], [results[job.name] for job in jobs]
 
 
 def run_report(period: str | None, data: str | Path, out: str | Path = "reports", lang: str = "ja",
@@ -445,8 +445,8 @@ def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, t
     try:
         all_jobs = _jobs(engine, p, segmentations, {**base, "out": str(tmp)}, tmp, timeout)
         result = RunResult(target, notes=notes)
-        preparation, result.notebooks, _ = _execute_all(all_jobs, jobs or default_jobs(), label,
-                                                        prepare, pdf, tmp, reuse_kernels)
+        preparation, result.notebooks = _execute_all(all_jobs, jobs or default_jobs(), label, prepare, pdf, tmp,
+                                                     reuse_kernels)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

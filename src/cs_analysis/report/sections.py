@@ -24,7 +24,6 @@ from cs_analysis import i18n
 from cs_analysis.core.ledger import mrr_ledger
 from cs_analysis.data.io import write_text
 from cs_analysis.errors import DataError, HistoryError, SegmentError
-from cs_analysis.kpis.cancellations import UNKNOWN
 from cs_analysis.kpis.cohorts import Cohorts, cohort_retention
 from cs_analysis.kpis.engine import kpi_changes, monthly_trend
 from cs_analysis.kpis.registry import FAMILIES, HEALTH_KPIS, KPIS
@@ -39,7 +38,7 @@ from cs_analysis.model.forecast import (
 from cs_analysis.model.persistence import load_metadata, load_model, save_model
 from cs_analysis.report import plots
 from cs_analysis.report.base import ReportBase
-from cs_analysis.report.formatting import Table, format_value, kpi_label, md_escape, segment_value, signed
+from cs_analysis.report.formatting import Table, format_value, kpi_label, md_escape, reason_name, segment_value, signed
 
 if TYPE_CHECKING:
     from cs_analysis.health.review import Backtest
@@ -191,7 +190,7 @@ class KpiSection:
         wide = wide.sort_values("churned_mrr_by_reason", ascending=False)
         b.table(wide.reset_index(), "churn_reasons")
         return b.show(pd.DataFrame({
-            b.t("reason"): wide.index.map(lambda r: i18n.pick(i18n.NO_REASON, b.lang) if r == UNKNOWN else r),
+            b.t("reason"): wide.index.map(lambda r: reason_name(r, b.lang)),
             b.t("churned_accounts"): wide["churned_accounts_by_reason"].map(lambda v: b.fmt("churned_accounts", v)),
             b.t("churned_mrr"): wide["churned_mrr_by_reason"].map(lambda v: b.fmt("churned_mrr", v)),
             b.t("share"): (wide["churned_mrr_by_reason"] / total * 100 if total else wide["churned_mrr_by_reason"] * 0
