@@ -125,12 +125,13 @@ class HealthScorer:
         dims = [d for d in self.settings.health.dimensions if any(m[0] == d.name for m in self._measures)]
         return dims, {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
 
-    def at(self, as_of: str | pd.Timestamp, reasons: bool = True) -> pd.DataFrame:
+    def at(self, as_of: str | pd.Timestamp, reasons: bool = True, signals: pd.DataFrame | None = None) -> pd.DataFrame:
         """One row per account active on ``as_of`` (billed that month): dimension points, score,
         level and labels, caps, target, flags and (optionally) the top three reasons in words.
+        ``signals``: ``self.signals.at(as_of)`` when the caller has it already.
         A date outside the data's months is a :class:`~cs_analysis.errors.HistoryError`."""
         self.signals.cube.require_day(pd.Timestamp(as_of))
-        sig = self.signals.at(as_of)
+        sig = self.signals.at(as_of) if signals is None else signals
         active = sig["active"].to_numpy()
         sig = sig[active]
         card = self.settings.health

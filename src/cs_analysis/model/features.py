@@ -51,30 +51,31 @@ class FeatureBuilder:
 
     def at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """Feature rows of the accounts active on ``as_of``, with the label where known."""
-        sig = self.scorer.signals.at(as_of)
-        sig = sig[sig["active"]]
-        health = self.scorer.at(as_of, reasons=False).set_index("account_id")
+        every = self.scorer.signals.at(as_of)
+        health = self.scorer.at(as_of, reasons=False, signals=every).set_index("account_id")
+        sig = every[every["active"]]
         s = self.settings
-        out = pd.DataFrame(index=sig.index)
+        out: dict[str, np.ndarray] = {}  # columns, in order; one frame built at the end
         # a feature whose table is absent is not built at all (see features_off)
         for col in SIGNAL_FEATURES:
             if col == "mrr_change_3m":
-                out[col] = np.divide(sig["mrr"] - sig["mrr_3m_ago"], sig["mrr_3m_ago"],
-                                     out=np.full(len(sig), np.nan), where=sig["mrr_3m_ago"].to_numpy() > 0)
+                mrr, before = sig["mrr"].to_numpy(dtype=float), sig["mrr_3m_ago"].to_numpy(dtype=float)
+                out[col] = np.divide(mrr - before, before, out=np.full(len(sig), np.nan), where=before > 0)
             elif col == "onboarding_overdue":  # still onboarding three months after the first bill
                 if "milestones_done" in sig:
-                    out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).astype(float)
+                    out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).to_numpy(dtype=float)
             elif col == "champion_change_180d":
                 if "days_since_champion_change" in sig:
                     days = s.health.champion_cap_days
-                    out[col] = (sig["days_since_champion_change"] <= days).astype(float)
+                    out[col] = (sig["days_since_champion_change"] <= days).to_numpy(dtype=float)
             elif col in sig:
-                out[col] = sig[col].astype(float)
+                out[col] = sig[col].to_numpy(dtype=float)
+        health = health.reindex(sig.index)
         for col in [*self.scorer.dimensions_on, "score"]:
-            out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy()
-        out["health_level"] = health["level"].reindex(sig.index).to_numpy().astype(float)
+            out[f"health_{col}"] = health[col].to_numpy()
+        out["health_level"] = health["level"].to_numpy().astype(float)
         for col in [c for c in health.columns if c.startswith("flag_")]:
-            out[f"health_{col}"] = health[col].reindex(sig.index).to_numpy().astype(float)
+            out[f"health_{col}"] = health[col].to_numpy().astype(float)
         for _, m in s.health.measures():  # the scorecard's bands of each signal, as categories
             if m.name in sig:
                 values = sig[m.name].to_numpy(dtype=float)
@@ -84,10 +85,9 @@ class FeatureBuilder:
         if self._employees is not None:  # without employees there is no size (nothing invents one)
             out["size"] = s.size(self._employees.reindex(sig.index).to_numpy())
         out["touch_tier"] = s.touch_tier(sig["licenses"].to_numpy())
-        out = out.reset_index().rename(columns={"index": "account_id"})
-        out.insert(1, "as_of", pd.Timestamp(as_of).normalize())
-        out[LABEL] = churn_within(self.scorer.signals.cube, out, self.horizon_months).to_numpy()
-        return out
+        frame = pd.DataFrame({"account_id": sig.index.to_numpy(), "as_of": pd.Timestamp(as_of).normalize(), **out})
+        frame[LABEL] = churn_within(self.scorer.signals.cube, frame, self.horizon_months).to_numpy()
+        return frame
 
     def build(self, dates: Sequence[str | pd.Timestamp] | None = None) -> pd.DataFrame:
         """Feature rows for every date (default: every month end after the first month)."""
