@@ -90,6 +90,24 @@ def test_backtest_meets_the_bar_on_the_demo_company(trained):
     assert set(t.backtest.folds["cutoff"]) == set(t.backtest.cutoffs) and len(t.backtest.cutoffs) == 3
 
 
+def test_the_model_is_calibrated_on_its_out_of_time_backtest_scores(trained):
+    """No fit is spent on calibration: the chosen pipeline fitted once on every row, its
+    probability a sigmoid of its decision values fitted on its backtest (out-of-time) scores."""
+    from scipy.special import expit
+
+    from cs_analysis.model.calibration import sigmoid_fit
+
+    ds, t = trained
+    bt, est = t.backtest, t.model.estimator
+    slope, intercept = sigmoid_fit(bt.predictions[f"{bt.chosen}_score"], bt.predictions["churned"])
+    assert (est.slope, est.intercept) == (slope, intercept)
+    assert est.estimator is t.model.explainer and len(est.estimator[0].feature_names_in_) == len(t.model.meta.features)
+    rows = training_rows(ds, Settings(), "2026-09-30", 3).head(500)
+    x = rows[t.model.meta.features]
+    np.testing.assert_allclose(est.predict_proba(x)[:, 1], expit(slope * est.estimator.decision_function(x) + intercept))
+    assert all("left the comparison" in n for n in bt.left)
+
+
 def test_save_load_round_trip_and_refusals(trained, tmp_path: Path):
     ds, t = trained
     path = tmp_path / "model.skops"
@@ -129,7 +147,7 @@ def test_scoring_transforms_each_chunk_once_with_the_same_numbers(trained, tmp_p
     ds, t = trained
     model = t.model
     rows = training_rows(ds, Settings(), "2026-09-30", 3).head(3000)
-    assert model.meta.model == "logistic" and model._calibrated_explainer() is not None
+    assert model.meta.model == "logistic" and model._calibration() is not None
     out = model.predict(rows, Settings())
     np.testing.assert_array_equal(out["churn_probability"].to_numpy(),
                                   model.estimator.predict_proba(rows[model.meta.features])[:, 1])
@@ -141,7 +159,7 @@ def test_scoring_transforms_each_chunk_once_with_the_same_numbers(trained, tmp_p
     assert model.predict(rows.head(0), Settings()).empty
     save_model(model, tmp_path / "m.skops")
     back = load_model(tmp_path / "m.skops")
-    assert back._calibrated_explainer() is not None  # skops keeps the shared pipeline one object
+    assert back._calibration() is not None  # skops keeps the shared pipeline one object
     pd.testing.assert_frame_equal(back.predict(rows, Settings()), out)
 
 
@@ -241,13 +259,73 @@ def test_dataset_cli_round_trip(demo_small: Path, tmp_path: Path, capsys):
 
 
 def test_gradient_boosting_model_round_trips(tmp_path: Path):
-    from cs_analysis.model.pipelines import calibrated
+    from cs_analysis.model.calibration import SigmoidCalibrated
+    from cs_analysis.model.pipelines import make_pipeline
 
     frame = _crm_table(600)
     x = frame[["plan", "utilisation"]]
     y = frame["churned"].eq("yes").to_numpy()
-    model = calibrated("gradient_boosting", ["utilisation"], ["plan"]).fit(x, y)
+    pipe = make_pipeline("gradient_boosting", ["utilisation"], ["plan"]).fit(x, y)
+    model = SigmoidCalibrated.from_scores(pipe, pipe.decision_function(x), y)
     path = tmp_path / "hgb.skops"
     save_model(ChurnModel(model, None, np.zeros(1), _table_meta()), path)
     back = load_model(path)
     np.testing.assert_array_equal(back.estimator.predict_proba(x), model.predict_proba(x))
+
+
+def test_auc_difference_z_by_hand():
+    """Churners 0.9, 0.8 / others 0.3, 0.1 (AUC 1) against 0.9, 0.2 / 0.3, 0.1 (AUC 3/4).
+    Per churner, the share of others below it: [1, 1] and [1, 1/2]; per other row, the share of
+    churners above it: [1, 1] and [1/2, 1]. Var = (0 + 1/8 - 0)/2 + (0 + 1/8 - 0)/2 = 1/8, so
+    z = (1 - 3/4) / sqrt(1/8) = 0.7071."""
+    from cs_analysis.model.pipelines import auc_difference_z
+
+    y = np.array([1, 1, 0, 0])
+    a, b = np.array([0.9, 0.8, 0.3, 0.1]), np.array([0.9, 0.2, 0.3, 0.1])
+    assert auc_difference_z(y, a, b) == pytest.approx(0.25 / np.sqrt(1 / 8))
+    assert auc_difference_z(y, b, a) == pytest.approx(-0.25 / np.sqrt(1 / 8))
+    assert auc_difference_z(y, a, a) == 0.0
+
+
+def test_race_drops_a_clearly_worse_candidate_and_is_deterministic(monkeypatch):
+    """A candidate far behind after the first fold is not fitted on later folds (nor on every
+    row); the results are the same on one thread and on two; each fold's fit sees only its
+    training rows; the final model is fitted once, on every row."""
+    from sklearn.model_selection import StratifiedKFold
+
+    import cs_analysis.model.pipelines as pipelines
+
+    frame = _crm_table(3000)
+    x = frame[["plan", "utilisation"]]
+    y = frame["churned"].eq("yes").to_numpy()
+    folds = list(StratifiedKFold(n_splits=4, shuffle=True, random_state=0).split(x, y))
+    real, fitted = pipelines.make_pipeline, []
+
+    def make(kind, numeric, categorical, seed=0):
+        pipe = real(kind, numeric, categorical, seed)
+        if kind == "gradient_boosting":  # crippled: one shallow tree on the plan alone
+            pipe.set_params(model__max_iter=1, model__max_leaf_nodes=2, prep__num="drop", model__categorical_features=[0])
+        fit = pipe.fit
+
+        def spy(xs, ys):
+            fitted.append((kind, len(xs), frozenset(xs.index)))
+            return fit(xs, ys)
+        pipe.fit = spy
+        return pipe
+
+    monkeypatch.setattr(pipelines, "make_pipeline", make)
+    one = pipelines.race(x, y, folds, ["utilisation"], ["plan"], threads=1)
+    fits_one = sorted((k, n) for k, n, _ in fitted)
+    fitted.clear()
+    two = pipelines.race(x, y, folds, ["utilisation"], ["plan"], threads=2)
+    assert one.chosen == two.chosen == "logistic"
+    assert set(one.left) == {"gradient_boosting"} and "standard errors behind" in one.left["gradient_boosting"]
+    assert one.scores["gradient_boosting"][1:] == [None] * 3 and one.scores["gradient_boosting"][0] is not None
+    for a, b in zip(one.scores["logistic"], two.scores["logistic"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one.explainer_means, two.explainer_means)
+    assert sorted((k, n) for k, n, _ in fitted) == fits_one
+    assert [k for k, n, _ in fitted].count("gradient_boosting") == 1  # fold 1 only
+    assert sum(1 for k, n, _ in fitted if n == len(x)) == 1  # the logistic pipeline on every row
+    train_sets = [frozenset(x.index[train]) for train, _ in folds]
+    assert all(rows in train_sets or len(rows) == len(x) for _, _, rows in fitted)

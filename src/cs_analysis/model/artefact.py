@@ -168,22 +168,25 @@ class ChurnModel:
         en, ja = top_drivers(contrib, self.meta.features, measure_dimensions=self.meta.measure_dimensions or None)
         return en, ja, top_driver_codes(contrib, self.meta.features)
 
-    def _calibrated_explainer(self) -> Any | None:
-        """The sigmoid calibrator when the estimator is the explainer itself, calibrated (the
-        chosen model is the logistic one): then one transform of the rows gives both the
-        probability and the drivers. None otherwise."""
-        calibrated = getattr(self.estimator, "calibrated_classifiers_", None)
+    def _calibration(self) -> Any | None:
+        """The map from the explainer's decision values to the probability when the estimator is
+        the explainer itself, calibrated (the chosen model is the logistic one): then one
+        transform of the rows gives both the probability and the drivers. None otherwise."""
+        est = self.estimator
+        if getattr(est, "estimator", None) is self.explainer and hasattr(est, "probability_from_decision"):
+            return est.probability_from_decision  # model.calibration.SigmoidCalibrated
+        calibrated = getattr(est, "calibrated_classifiers_", None)  # format-1 files: CalibratedClassifierCV
         if not calibrated or len(calibrated) != 1 or calibrated[0].estimator is not self.explainer:
             return None
         pair = calibrated[0]
         if getattr(pair, "method", None) != "sigmoid" or len(pair.calibrators) != 1 or len(pair.classes) != 2:
             return None
-        return pair.calibrators[0]
+        return pair.calibrators[0].predict
 
-    def _predict_chunk(self, x: pd.DataFrame, calibrator: Any | None) -> tuple[np.ndarray, ...]:
+    def _predict_chunk(self, x: pd.DataFrame, calibration: Any | None) -> tuple[np.ndarray, ...]:
         xt = np.asarray(self.explainer[:-1].transform(x), dtype=float)
-        if calibrator is not None:  # what CalibratedClassifierCV.predict_proba computes, on the same matrix
-            probability = calibrator.predict(self.explainer[-1].decision_function(xt))
+        if calibration is not None:  # what the estimator's predict_proba computes, on the same matrix
+            probability = calibration(self.explainer[-1].decision_function(xt))
         else:
             probability = self.estimator.predict_proba(x)[:, 1]
         contrib = transformed_contributions(self.explainer, self.explainer_means, xt, self.meta.features)
@@ -195,8 +198,8 @@ class ChurnModel:
         row of ``frame``: :data:`SCORE_CHUNK` rows at a time, each chunk transformed once when
         the explainer is the estimator (the same probabilities as :meth:`probability`)."""
         x = self._inputs(frame)
-        calibrator = self._calibrated_explainer()
-        chunks = [self._predict_chunk(x.iloc[i:i + SCORE_CHUNK], calibrator) for i in range(0, len(x), SCORE_CHUNK)]
+        calibration = self._calibration()
+        chunks = [self._predict_chunk(x.iloc[i:i + SCORE_CHUNK], calibration) for i in range(0, len(x), SCORE_CHUNK)]
         if chunks:
             probability, en, ja, code = (np.concatenate([c[j] for c in chunks]) for j in range(4))
         else:  # no rows: nothing to transform

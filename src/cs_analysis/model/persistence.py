@@ -26,7 +26,8 @@ from cs_analysis.model.artefact import FORMAT, ChurnModel, ModelMeta
 
 # types a cs-analysis model file may contain beyond skops' defaults (checked before loading)
 ALLOWED_TYPES = {
-    "sklearn.calibration._CalibratedClassifier",
+    "cs_analysis.model.calibration.SigmoidCalibrated",
+    "sklearn.calibration._CalibratedClassifier",  # format-1 files (CalibratedClassifierCV)
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.compose._column_transformer._RemainderColsList",
     "sklearn.model_selection._split.StratifiedKFold",

@@ -2,38 +2,50 @@
 
 Two candidates, everything fitted inside a Pipeline: a regularised logistic regression on
 imputed, scaled features (explainable) and a HistGradientBoostingClassifier. In the
-time-ordered backtest each candidate is fitted once per fold; its probabilities on the fold are
-recalibrated by a sigmoid fitted on the earlier folds' predictions whose outcomes were known by
-the fold's cutoff (the first fold's stay as they are), so no fit is spent on calibration there.
-The candidate with the best mean ROC AUC over the folds is refitted on every labelled row,
-wrapped in sigmoid calibration fitted on out-of-fold predictions within those rows.
+time-ordered backtest each candidate is fitted once per fold (a :func:`race`: fits run in
+parallel, and a candidate clearly behind after a fold is not fitted on the later ones); its
+probabilities on the fold are recalibrated by a sigmoid fitted on the earlier folds' predictions
+whose outcomes were known by the fold's cutoff (the first fold's stay as they are), so no fit is
+spent on calibration. The candidate with the best mean ROC AUC over the folds is fitted once on
+every labelled row, its probabilities a sigmoid of its decision values fitted on its backtest
+(out-of-time) decision values (:class:`~cs_analysis.model.calibration.SigmoidCalibrated`).
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from scipy.special import expit
+from scipy.stats import rankdata
+from sklearn.calibration import calibration_curve
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 from cs_analysis.errors import HistoryError, ModelError
+from cs_analysis.model.calibration import SigmoidCalibrated, sigmoid_fit
+from cs_analysis.model.drivers import transformed_means
 
 CANDIDATES = ("logistic", "gradient_boosting")
 LOGISTIC_C = 0.3
 N_FOLDS = 3  # time-ordered backtest folds
 MIN_TRAIN_DATES = 6  # observation dates the first fold trains on
-CALIBRATION_FOLDS = 3
+MIN_FOLD_ROWS = 3  # churned and retained rows each backtest fold needs to train on
 MIN_CLASS_ROWS = 10  # churned and retained rows needed to train at all
+Z_DROP = 1.96  # a candidate this many standard errors behind the leader's ROC AUC leaves the race
+MIN_RACE_ROWS = 20  # churned and retained test rows before a candidate may leave it
+EXCLUSIVE = {"gradient_boosting"}  # fitted alone, on every thread (race)
 
 
 def min_observation_dates(horizon_months: int, n_folds: int = N_FOLDS) -> int:
@@ -66,33 +78,186 @@ def make_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str],
     raise ModelError(f"unknown model kind {kind!r}; use {', '.join(CANDIDATES)}")
 
 
-def calibrated(kind: str, numeric: Sequence[str], categorical: Sequence[str], seed: int = 0) -> CalibratedClassifierCV:
-    """The pipeline with sigmoid calibration: one calibrator fitted on 3-fold out-of-fold
-    predictions within the training rows, the pipeline itself refitted on all of them (so the
-    ranking — ROC AUC — is the pipeline's own)."""
-    cv = StratifiedKFold(n_splits=CALIBRATION_FOLDS, shuffle=True, random_state=seed)
-    return CalibratedClassifierCV(make_pipeline(kind, numeric, categorical, seed), method="sigmoid",
-                                  cv=cv, ensemble=False)
+def platt(scores: np.ndarray, past_scores: np.ndarray, past_y: np.ndarray) -> np.ndarray:
+    """Probabilities of decision values ``scores`` by a sigmoid (Platt scaling) fitted on earlier
+    decision values ``past_scores`` and what followed them ``past_y``; the model's own sigmoid
+    (expit) when the past holds fewer than two of either outcome.
 
-
-def platt(p: np.ndarray, past_p: np.ndarray, past_y: np.ndarray) -> np.ndarray:
-    """``p`` recalibrated by a sigmoid (Platt scaling on the logit) fitted on earlier
-    predictions ``past_p`` and what followed them ``past_y``; ``p`` as it is when the past holds
-    fewer than two of either outcome.
-
-    >>> platt(np.array([0.2]), np.array([0.2, 0.2, 0.2, 0.2]), np.array([0, 0, 1, 1])).round(2).tolist()
+    >>> platt(np.array([-1.4]), np.array([-1.4, -1.4, -1.4, -1.4]), np.array([0, 0, 1, 1])).round(2).tolist()
     [0.5]
     """
-    past_y = np.asarray(past_y).astype(bool)
-    if past_y.sum() < 2 or (~past_y).sum() < 2:
-        return p
+    fitted = sigmoid_fit(past_scores, past_y)
+    slope, intercept = fitted or (1.0, 0.0)
+    return expit(slope * np.asarray(scores, float) + intercept)
 
-    def logit(q: np.ndarray) -> np.ndarray:
-        q = np.clip(np.asarray(q, float), 1e-6, 1 - 1e-6)
-        return np.log(q / (1 - q))[:, None]
 
-    sigmoid = LogisticRegression(C=1e6, max_iter=1000).fit(logit(past_p), past_y)
-    return sigmoid.predict_proba(logit(p))[:, 1]
+def auc_difference_z(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """DeLong's z statistic of ROC AUC(a) − ROC AUC(b) for two scores of the same rows: the
+    difference over its standard error (0 when the scores rank the rows alike).
+
+    >>> y = np.array([0, 0, 0, 1, 1, 1] * 20)
+    >>> good, poor = y + np.tile(np.linspace(0, 0.9, 6), 20), np.tile(np.arange(6.0), 20) % 4
+    >>> round(auc_difference_z(y, good, poor), 2) > 1.96, auc_difference_z(y, good, good)
+    (True, 0.0)
+    """
+    y = np.asarray(y, bool)
+    m, n = int(y.sum()), int((~y).sum())
+    if m < 2 or n < 2:
+        return 0.0
+    v10, v01 = [], []
+    for s in (np.asarray(a, float), np.asarray(b, float)):
+        ranks = rankdata(s)
+        v10.append((ranks[y] - rankdata(s[y])) / n)  # per churner: share of the others ranked below it
+        v01.append(1 - (ranks[~y] - rankdata(s[~y])) / m)  # per other row: share of churners above it
+    s10, s01 = np.cov(np.vstack(v10)), np.cov(np.vstack(v01))
+    var = (s10[0, 0] + s10[1, 1] - 2 * s10[0, 1]) / m + (s01[0, 0] + s01[1, 1] - 2 * s01[0, 1]) / n
+    diff = v10[0].mean() - v10[1].mean()
+    return float(diff / np.sqrt(var)) if var > 1e-15 else 0.0
+
+
+@dataclass
+class Race:
+    """The candidates' out-of-sample decision values on each fold's test rows (None for the
+    folds after a candidate left the race), why each that left did, the chosen candidate and
+    the pipelines fitted on every row (the chosen one and, always, the logistic one, with its
+    :func:`~cs_analysis.model.drivers.transformed_means`)."""
+
+    scores: dict[str, list[np.ndarray | None]]
+    left: dict[str, str]
+    chosen: str
+    full: dict[str, Pipeline]
+    explainer_means: np.ndarray  # the logistic pipeline's transformed means over every row
+
+
+def fit_threads() -> int:
+    """Fits run at once: the cores this process may use, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
+         numeric: Sequence[str], categorical: Sequence[str], seed: int = 0,
+         threads: int | None = None) -> Race:
+    """Fit every candidate on each fold's training rows (``folds``: pairs of row indices, train
+    and test) and score its test rows, and fit the chosen one on every row, with at most
+    ``threads`` logistic fits at once on one BLAS thread each, gradient boosting alone on
+    ``threads`` OpenMP threads (the numbers do not depend on the machine's cores).
+
+    After each fold, a candidate whose ROC AUC on the test rows so far trails the leader's by
+    :data:`Z_DROP` standard errors or more (DeLong) leaves the race: it is not fitted on later
+    folds. The chosen candidate has the best mean ROC AUC over the folds among those left. The
+    pipeline on every row starts as soon as the choice is known; the logistic one (the model,
+    or the explainer behind the drivers) starts after the first fold's fits.
+
+    The results depend only on the data and ``seed``: fits are independent and decisions are
+    taken fold by fold, in order, whatever order the fits finish in.
+    """
+    threads = threads or fit_threads()
+    # text columns as object arrays once: each fit's encoders would convert Arrow strings again
+    x = x.astype({c: object for c in categorical})
+    n = len(folds)
+    alive = list(CANDIDATES)
+    scores: dict[str, list[np.ndarray | None]] = {k: [None] * n for k in CANDIDATES}
+    left: dict[str, str] = {}
+    queue = deque([("fold", f, kind) for f in range(n) for kind in CANDIDATES])
+    queue.insert(len(CANDIDATES), ("full", -1, "logistic"))
+    done: dict[tuple, object] = {}
+    chosen: str | None = None
+
+    def fold_task(f: int, kind: str):
+        train, test = folds[f]
+        xtrain, ytrain, xtest = x.iloc[train], y[train], x.iloc[test]  # sliced here, not in the threads
+        return lambda: make_pipeline(kind, numeric, categorical, seed).fit(xtrain, ytrain).decision_function(xtest)
+
+    def full_task(kind: str):
+        def fit():
+            pipe = make_pipeline(kind, numeric, categorical, seed).fit(x, y)
+            # the logistic one explains: its typical account is computed here, beside other fits
+            return pipe, (transformed_means(pipe, x, x.columns) if kind == "logistic" else None)
+        return fit
+
+    def choose() -> str:
+        mean_auc = {k: np.nanmean([_auc(y[folds[f][1]], s) for f, s in enumerate(scores[k]) if s is not None])
+                    for k in alive}
+        if all(np.isnan(v) for v in mean_auc.values()):
+            raise HistoryError("no backtest test window holds both churned and retained accounts, so the "
+                               "candidates cannot be compared: a longer history with churn in its later months "
+                               "is needed")
+        return max(alive, key=lambda k: (np.nan_to_num(mean_auc[k], nan=-1.0), -CANDIDATES.index(k)))
+
+    def decide(f: int) -> None:
+        """Fold ``f``'s scores in; a candidate clearly behind on the test rows so far leaves; the
+        choice once one candidate is left or every fold is in (its fit on every row queued first)."""
+        nonlocal chosen
+        for kind in alive:
+            scores[kind][f] = done[("fold", f, kind)]
+        tested = np.concatenate([folds[g][1] for g in range(f + 1)])
+        pooled = {k: np.concatenate([scores[k][g] for g in range(f + 1)]) for k in alive}
+        yt = y[tested]
+        if len(alive) > 1 and min(yt.sum(), (~yt).sum()) >= MIN_RACE_ROWS:
+            leader = max(alive, key=lambda k: _auc(yt, pooled[k]))
+            for kind in [k for k in alive if k != leader]:
+                z = auc_difference_z(yt, pooled[leader], pooled[kind])
+                if z >= Z_DROP:
+                    alive.remove(kind)
+                    left[kind] = (f"{kind} left the comparison after {f + 1} of {n} folds: its ROC AUC on their "
+                                  f"{len(tested):,} test rows was {_auc(yt, pooled[kind]):.3f} against {leader}'s "
+                                  f"{_auc(yt, pooled[leader]):.3f}, {z:.1f} standard errors behind (DeLong)")
+        if chosen is None and (len(alive) == 1 or f == n - 1):
+            chosen = choose()
+            if chosen != "logistic":
+                queue.appendleft(("full", -1, chosen))
+
+    def limited(work, n_threads: int):  # OpenMP's thread count is each thread's own: set in the worker
+        def run():
+            with threadpool_limits(n_threads):
+                return work()
+        return run
+
+    def fill() -> None:
+        """Start queued fits while threads are free, in queue order: a gradient-boosting fit alone
+        with every thread (its Python steps between OpenMP loops wait for the GIL when another fit
+        runs beside it: 2.5x slower here), logistic fits side by side on one thread each."""
+        if any(task[2] in EXCLUSIVE for task in running.values()):
+            return
+        for task in list(queue):
+            if len(running) >= threads:
+                return
+            if task[0] == "fold" and task[2] not in alive:
+                queue.remove(task)  # left the race: not fitted again
+                continue
+            alone = task[2] in EXCLUSIVE
+            if alone and running:
+                continue  # waits until the running fits are done
+            queue.remove(task)
+            work = fold_task(task[1], task[2]) if task[0] == "fold" else full_task(task[2])
+            running[pool.submit(limited(work, threads if alone else 1))] = task
+            if alone:
+                return
+
+    decided = 0
+    running: dict = {}
+    with ThreadPoolExecutor(threads) as pool:
+        fill()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done[running.pop(future)] = future.result()
+            while decided < n and all(("fold", decided, k) in done for k in alive):
+                decide(decided)
+                decided += 1
+            fill()
+    assert chosen is not None
+    full = {k: done[("full", -1, k)] for k in {chosen, "logistic"}}
+    return Race(scores, left, chosen, {k: v[0] for k, v in full.items()}, full["logistic"][1])
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    y = np.asarray(y, bool)
+    return float(roc_auc_score(y, s)) if y.any() and not y.all() else float("nan")
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -145,6 +310,10 @@ class Backtest:
     chosen: str
     horizon_months: int
     cutoffs: list[pd.Timestamp] = field(default_factory=list)
+    left: tuple[str, ...] = ()  # why candidates left the race early, in words
+    final: SigmoidCalibrated | None = None  # the chosen pipeline on every row, calibrated on its backtest scores
+    explainer: Pipeline | None = None  # the logistic pipeline on every row (the drivers)
+    explainer_means: np.ndarray | None = None  # its transformed means (the typical account)
 
 
 def time_folds(dates: pd.Series, horizon_months: int, n_folds: int = N_FOLDS,
@@ -176,7 +345,8 @@ def time_folds(dates: pd.Series, horizon_months: int, n_folds: int = N_FOLDS,
 def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[str],
              horizon_months: int, label: str = "churned", baseline: str | None = "health_score",
              oracle: str | None = None, seed: int = 0, n_folds: int = 3) -> Backtest:
-    """Time-ordered backtest of every candidate on labelled rows of ``frame`` (sorted by as_of).
+    """Time-ordered backtest of every candidate on labelled rows of ``frame`` (sorted by as_of),
+    run as a :func:`race`; the chosen candidate's pipeline on every row is in ``full``.
 
     ``baseline``: a column where lower means riskier (the health score); ``oracle``: a column of
     true churn probabilities (demo data), both evaluated on the same test rows.
@@ -184,29 +354,39 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
     frame = frame.sort_values("as_of", kind="stable").reset_index(drop=True)
     y = frame[label].to_numpy().astype(bool)
     x = frame[list(numeric) + list(categorical)]
-    rows, preds = [], []
     folds = time_folds(frame["as_of"], horizon_months, n_folds)
-    for cutoff, train, test in folds:
+    for cutoff, train, _ in folds:
         churned, stayed = int(y[train].sum()), int((~y[train]).sum())
-        if min(churned, stayed) < CALIBRATION_FOLDS:
+        if min(churned, stayed) < MIN_FOLD_ROWS:
             raise HistoryError(
                 f"the backtest fold at {cutoff:%Y-%m-%d} trains on {churned} churned and {stayed} retained "
-                f"observations; each needs at least {CALIBRATION_FOLDS}: the history before it has too few "
+                f"observations; each needs at least {MIN_FOLD_ROWS}: the history before it has too few "
                 "churns to backtest a model")
+    result = race(x, y, [(np.flatnonzero(train), np.flatnonzero(test)) for _, train, test in folds],
+                  numeric, categorical, seed)
+    rows, preds = [], []
+    for f, (cutoff, _, test) in enumerate(folds):
         fold_pred = pd.DataFrame({"as_of": frame["as_of"][test], "churned": y[test], "cutoff": cutoff})
         for column in ("account_id", "mrr"):  # for the forecast's own backtest (model.forecast)
             if column in frame:
                 fold_pred[column] = frame[column][test].to_numpy()
         # the calibration fold k's probabilities may learn from: earlier test rows whose labels
         # were known at its cutoff (dated at least horizon_months before it)
-        known = (pd.concat(preds, ignore_index=True) if preds else None)
+        known = pd.concat(preds, ignore_index=True) if preds else None
         if known is not None:
             known = known[known["as_of"] <= cutoff - pd.DateOffset(months=horizon_months)]
         for kind in CANDIDATES:
-            model = make_pipeline(kind, numeric, categorical, seed).fit(x[train], y[train])
-            raw = model.predict_proba(x[test])[:, 1]
-            fold_pred[f"{kind}_raw"] = raw
-            p = platt(raw, known[f"{kind}_raw"].to_numpy(), known["churned"].to_numpy()) if known is not None else raw
+            score = result.scores[kind][f]
+            if score is None:  # left the race before this fold
+                fold_pred[f"{kind}_score"] = fold_pred[f"{kind}_raw"] = fold_pred[kind] = np.nan
+                continue
+            fold_pred[f"{kind}_score"] = score
+            fold_pred[f"{kind}_raw"] = expit(score)
+            if known is not None:
+                past = known[known[f"{kind}_score"].notna()]
+                p = platt(score, past[f"{kind}_score"].to_numpy(), past["churned"].to_numpy())
+            else:
+                p = expit(score)
             fold_pred[kind] = p
             rows.append({"cutoff": cutoff, "model": kind, **metrics(y[test], p)})
         if baseline:
@@ -222,13 +402,12 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
     overall = []
     for model_name in folds_table["model"].unique():
         column = {"baseline:" + str(baseline): "baseline"}.get(model_name, model_name)
-        overall.append({"model": model_name, **metrics(predictions["churned"].to_numpy(),
-                                                       predictions[column].to_numpy(),
+        scored = predictions[predictions[column].notna()]  # a candidate that left: the folds it ran
+        overall.append({"model": model_name, **metrics(scored["churned"].to_numpy(), scored[column].to_numpy(),
                                                        not model_name.startswith("baseline"))})
-    overall_table = pd.DataFrame(overall)
-    mean_auc = folds_table[folds_table["model"].isin(CANDIDATES)].groupby("model")["roc_auc"].mean()
-    if mean_auc.isna().all():
-        raise HistoryError("no backtest test window holds both churned and retained accounts, so the "
-                           "candidates cannot be compared: a longer history with churn in its later months is needed")
-    return Backtest(folds_table, overall_table, predictions, str(mean_auc.idxmax()), horizon_months,
-                    [f[0] for f in folds])
+    chosen = result.chosen
+    score = predictions[f"{chosen}_score"].to_numpy()
+    final = SigmoidCalibrated.from_scores(result.full[chosen], score, predictions["churned"].to_numpy())
+    return Backtest(folds_table, pd.DataFrame(overall), predictions, chosen, horizon_months,
+                    [f[0] for f in folds], left=tuple(result.left.values()), final=final,
+                    explainer=result.full["logistic"], explainer_means=result.explainer_means)

@@ -4,7 +4,10 @@ Columns are typed automatically (numbers, including "¥1,200"-style money text, 
 the id column never enters the model; yes/no, true/false and 1/0 labels are accepted; free text
 with too many distinct values and date columns are left out with a note; a column that predicts
 the label almost perfectly is reported as likely leakage. Metrics come from stratified 5-fold
-cross-validation (no dates to order by).
+cross-validation (no dates to order by), run as a race (:func:`~cs_analysis.model.pipelines.race`:
+fits in parallel, a candidate clearly behind after a fold not fitted again); each fold's
+probabilities come from a sigmoid fitted on the other folds' out-of-fold scores, and the chosen
+pipeline, fitted once on every row, from a sigmoid fitted on all its out-of-fold scores.
 """
 
 from __future__ import annotations
@@ -16,18 +19,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 
 from cs_analysis.config.settings import Settings
 from cs_analysis.data.io import read_csv_any_encoding
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.model.artefact import ChurnModel, ModelMeta
-from cs_analysis.model.drivers import transformed_means
-from cs_analysis.model.pipelines import CANDIDATES, calibrated, calibration_table, make_pipeline, metrics
+from cs_analysis.model.calibration import SigmoidCalibrated
+from cs_analysis.model.pipelines import CANDIDATES, calibration_table, metrics, platt, race
 
 POSITIVE = {"1", "1.0", "yes", "y", "true", "t", "churned", "churn", "はい", "あり", "有", "解約"}
 NEGATIVE = {"0", "0.0", "no", "n", "false", "f", "active", "retained", "いいえ", "なし", "無", "継続"}
 LEAKAGE_AUC = 0.95
+CV_FOLDS = 5  # stratified cross-validation folds
 MIN_TABLE_CLASS_ROWS = 10  # rows of each label the 5-fold cross-validation needs
 MAX_CATEGORY_SHARE = 0.5  # text columns with more distinct values than this share are free text
 
@@ -169,28 +173,35 @@ def train_table(frame: pd.DataFrame, label: str, id_col: str | None = None, seed
                            f"other rows")
     x, numeric, categorical, notes = prepare(frame, label, id_col)
     notes += leakage_warnings(x, y, numeric, categorical)
-    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+    folds = list(StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed).split(x, y))
+    result = race(x, y, folds, numeric, categorical, seed)
     rows, oof = [], {}
     for kind in CANDIDATES:
-        p = cross_val_predict(calibrated(kind, numeric, categorical, seed), x, y, cv=folds,
-                              method="predict_proba")[:, 1]
-        oof[kind] = p
-        rows.append({"model": kind, **metrics(y, p)})
+        ran = [f for f, s in enumerate(result.scores[kind]) if s is not None]
+        tested = np.concatenate([folds[f][1] for f in ran])
+        # each fold's probabilities from a sigmoid fitted on the other folds' out-of-fold scores
+        p = np.concatenate([
+            platt(result.scores[kind][f],
+                  np.concatenate([result.scores[kind][g] for g in ran if g != f] or [np.empty(0)]),
+                  np.concatenate([y[folds[g][1]] for g in ran if g != f] or [np.empty(0, bool)]))
+            for f in ran])
+        oof[kind] = (tested, p)
+        rows.append({"model": kind, "folds": len(ran), **metrics(y[tested], p)})
     cv = pd.DataFrame(rows)
-    chosen = str(cv.loc[cv["roc_auc"].idxmax(), "model"])
-    model = calibrated(chosen, numeric, categorical, seed).fit(x, y)
-    explainer = (model.calibrated_classifiers_[0].estimator if chosen == "logistic"
-                 else make_pipeline("logistic", numeric, categorical, seed).fit(x, y))
+    chosen = result.chosen
+    tested = np.concatenate([folds[f][1] for f in range(len(folds))])
+    model = SigmoidCalibrated.from_scores(result.full[chosen], np.concatenate(result.scores[chosen]), y[tested])
+    explainer = result.full["logistic"]
+    notes += list(result.left.values())
     meta = ModelMeta(
         kind="table", model=chosen, label=label, id=id_col, rows=int(len(x)), churn_rate=float(y.mean()),
         numeric_features=tuple(numeric), categorical_features=tuple(categorical),
         cv=tuple(cv.to_dict(orient="records")), notes=tuple(notes),
-        calibration=tuple(calibration_table(y, oof[chosen]).to_dict(orient="records")),
+        calibration=tuple(calibration_table(y[oof[chosen][0]], oof[chosen][1]).to_dict(orient="records")),
         data_fingerprint=hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest(),
         source=source, seed=seed,
     )
-    means = transformed_means(explainer, x, numeric + categorical)
-    return TableModel(ChurnModel(model, explainer, means, meta), cv, notes)
+    return TableModel(ChurnModel(model, explainer, result.explainer_means, meta), cv, notes)
 
 
 def score_table(model: ChurnModel, frame: pd.DataFrame, settings: Settings | None = None) -> pd.DataFrame:

@@ -19,16 +19,13 @@ from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.health.scorer import LEVEL_NAMES_JA, month_ends
 from cs_analysis.model.artefact import ChurnModel, ModelMeta
-from cs_analysis.model.drivers import transformed_means
 from cs_analysis.model.features import LABEL, FeatureBuilder, feature_columns, features_off
 from cs_analysis.model.forecast import forecast_backtest
 from cs_analysis.model.pipelines import (
     MIN_CLASS_ROWS,
     Backtest,
     backtest,
-    calibrated,
     calibration_table,
-    make_pipeline,
     min_observation_dates,
 )
 
@@ -115,10 +112,9 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
     numeric, categorical, notes = usable_features(rows, numeric, categorical)
     bt = backtest(rows, numeric, categorical, horizon_months,
                   oracle="oracle" if truth is not None else None, seed=seed)
-    x, y = rows[numeric + categorical], rows[LABEL].astype(bool).to_numpy()
-    model = calibrated(bt.chosen, numeric, categorical, seed).fit(x, y)
-    explainer = (model.calibrated_classifiers_[0].estimator if bt.chosen == "logistic"
-                 else make_pipeline("logistic", numeric, categorical, seed).fit(x, y))
+    y = rows[LABEL].astype(bool).to_numpy()
+    model, explainer = bt.final, bt.explainer
+    notes = [*notes, *bt.left]
     pooled = bt.predictions
     forecast_bt = _forecast_backtest(dataset, bt, horizon_months)
     meta = ModelMeta(
@@ -144,8 +140,7 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
         seed=seed,
         notes=tuple(notes),
     )
-    means = transformed_means(explainer, x, numeric + categorical)
-    return Trained(ChurnModel(model, explainer, means, meta), bt)
+    return Trained(ChurnModel(model, explainer, bt.explainer_means, meta), bt)
 
 
 def _forecast_backtest(dataset: Dataset, bt: Backtest, horizon_months: int) -> pd.DataFrame:
