@@ -13,7 +13,6 @@ every labelled row, its probabilities a sigmoid of its decision values fitted on
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -33,6 +32,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
+from cs_analysis.config.machine import usable_cores
 from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.model.calibration import SigmoidCalibrated, sigmoid_fit
 from cs_analysis.model.drivers import transformed_means
@@ -129,15 +129,6 @@ class Race:
     explainer_means: np.ndarray  # the logistic pipeline's transformed means over every row
 
 
-def fit_threads() -> int:
-    """Fits run at once: the cores this process may use, at most 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
-
-
 def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.ndarray]],
          numeric: Sequence[str], categorical: Sequence[str], seed: int = 0,
          threads: int | None = None) -> Race:
@@ -155,7 +146,7 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
     The results depend only on the data and ``seed``: fits are independent and decisions are
     taken fold by fold, in order, whatever order the fits finish in.
     """
-    threads = threads or fit_threads()
+    threads = threads or usable_cores()
     # text columns as object arrays once: each fit's encoders would convert Arrow strings again
     x = x.astype({c: object for c in categorical})
     n = len(folds)
