@@ -78,6 +78,33 @@ def _header(path: Path, encoding: str) -> list[str]:
         return next(csv.reader(f), [])
 
 
+def _read_csv_arrow(path: Path, encoding: str, header: list[str]) -> pd.DataFrame | None:
+    """The CSV read by pyarrow (multi-threaded) into the frame :func:`pandas.read_csv` would give
+    (every cell text, empty cells missing, the same string dtype), or None when this file needs
+    pandas' reader: a row with fewer or more fields than the header, an unnamed column, bytes
+    that are not ``encoding``: the cases whose handling (and messages) belong to pandas' reader.
+    ``tests/data/test_loader.py`` checks both readers give the same frame on the cases they share.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pv
+
+    if not header or any(not str(name).strip() for name in header):
+        return None
+    try:
+        table = pv.read_csv(
+            path,
+            read_options=pv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding),
+            parse_options=pv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pv.ConvertOptions(column_types={name: pa.string() for name in header},
+                                              strings_can_be_null=True, quoted_strings_can_be_null=True,
+                                              null_values=[""]))
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError):
+        return None
+    if table.column_names != header:
+        return None
+    return table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
+
+
 def read_csv_any_encoding(path: Path) -> pd.DataFrame:
     """Read a CSV as strings, trying UTF-8 (with or without BOM) then CP932 (Excel, Shift-JIS)."""
     return read_csv_with_encoding(path)[0]
@@ -94,6 +121,9 @@ def read_csv_with_encoding(path: Path) -> tuple[pd.DataFrame, str]:
             if dupes:
                 raise DataError(f"{path.name}: the header names column(s) {', '.join(map(repr, dupes))} "
                                 "more than once; give each column one name")
+            fast = _read_csv_arrow(path, encoding, header)
+            if fast is not None:
+                return fast, encoding
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 frame = pd.read_csv(
