@@ -214,3 +214,31 @@ def test_dictionary_encoded_parquet_columns_load_like_plain_ones(tmp_path: Path,
     pq.write_table(table, dictionary / "accounts.parquet")
     with pytest.raises(ValidationError, match=r"accounts.employees \[accounts.parquet\]: missing value: 1 row \(rows 2\)"):
         load_dataset(dictionary)
+
+
+@pytest.mark.parametrize("form", ["subscriptions", "contracts", "mini without optional tables"])
+def test_a_snapshot_is_the_dataset_it_was_made_from(tmp_path: Path, mini: Path, form: str):
+    """A report run validates once and hands its kernels a snapshot: reading it back gives the
+    same tables with the same dtypes (datetime64[us], Int64, str, boolean) and the same fields
+    (notes, MRR source, through/since of contracts, as-of)."""
+    import dataclasses
+
+    from cs_analysis.data.dataset import load_snapshot
+    from cs_analysis.data.demo import DemoSpec, write_demo
+
+    if form == "mini without optional tables":
+        folder = mini
+    else:
+        folder = tmp_path / "demo"
+        write_demo(folder, DemoSpec(accounts=60, months=18, end="2026-09", seed=3), mrr_as=form)
+    ds = load_dataset(folder)
+    back = load_snapshot(ds.save_snapshot(tmp_path / "snap"))
+    assert list(back.tables()) == list(ds.tables())
+    for name, frame in ds.tables().items():
+        pdt.assert_frame_equal(back.tables()[name], frame, check_exact=True, obj=name)
+    for f in dataclasses.fields(ds):
+        if not isinstance(getattr(ds, f.name), pd.DataFrame):
+            assert getattr(back, f.name) == getattr(ds, f.name), f.name
+    assert back.fingerprint() == ds.fingerprint()
+    if form == "contracts":
+        assert ds.through is not None and ds.since is not None and ds.contracts is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from cs_analysis.data.validation import validate_tables
 from cs_analysis.errors import DataError
 
 DATASET_KEYS = ("as_of", "auto_renew_extends")
+SNAPSHOT_FILE = "dataset.json"  # a snapshot's fields beside its tables (Dataset.save_snapshot)
 
 
 @dataclass
@@ -60,6 +62,21 @@ class Dataset:
             digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
         return digest.hexdigest()
 
+    def save_snapshot(self, folder: str | Path) -> Path:
+        """Write the validated dataset as typed Parquet files (one per table, pandas dtypes kept)
+        and its other fields as JSON into ``folder``, for :func:`load_snapshot`: processes that
+        need the same dataset read it back without reading and validating the sources again."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, frame in self.tables().items():
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+        meta = {"tables": list(self.tables()), "source": self.source, "notes": self.notes,
+                "mrr_source": self.mrr_source,
+                **{k: None if getattr(self, k) is None else str(getattr(self, k)) for k in ("through", "since")},
+                "as_of": None if self.as_of is None else self.as_of.isoformat()}
+        (folder / SNAPSHOT_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        return folder
+
     def summary(self) -> pd.DataFrame:
         """Rows, columns and date range per table."""
         date_cols = {"subscriptions": "month", "usage": "month", "tickets": "opened_at",
@@ -77,6 +94,22 @@ class Dataset:
                 "to": dates.max().date().isoformat() if dates.notna().any() else "",
             })
         return pd.DataFrame(rows)
+
+
+def load_snapshot(folder: str | Path) -> Dataset:
+    """The dataset :meth:`Dataset.save_snapshot` wrote into ``folder``, equal to the one saved
+    (tables, dtypes and fields; tests/data/test_loader.py checks it). A snapshot that cannot be
+    read is a :class:`~cs_analysis.errors.DataError`."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / SNAPSHOT_FILE).read_text(encoding="utf-8"))
+        tables = {name: pd.read_parquet(folder / f"{name}.parquet") for name in meta["tables"]}
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"{folder}: not a readable dataset snapshot ({exc})") from None
+    return Dataset(**tables, source=meta["source"], notes=list(meta["notes"]), mrr_source=meta["mrr_source"],
+                   through=None if meta["through"] is None else pd.Period(meta["through"], "M"),
+                   since=None if meta["since"] is None else pd.Period(meta["since"], "M"),
+                   as_of=None if meta["as_of"] is None else pd.Timestamp(meta["as_of"]))
 
 
 def read_options(path: str | Path) -> dict[str, object]:
