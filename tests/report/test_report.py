@@ -295,6 +295,38 @@ def test_a_kernel_shares_the_loaded_dataset_until_a_file_changes(demo_small: Pat
     assert shared_engine(str(data), None, settings) is not first  # a changed file: loaded again
 
 
+def test_kernels_read_the_runs_snapshot_and_never_a_stale_one(demo_small: Path, tmp_path: Path, monkeypatch):
+    """A report run validates the data once and writes a snapshot; a kernel's shared_engine
+    reads it instead of loading and validating the raw files, unless a file changed since (then
+    it loads the files, so a stale snapshot is never used)."""
+    import os
+
+    import cs_analysis.report.base as base
+    from cs_analysis.config.settings import load_settings
+
+    data = tmp_path / "d"
+    shutil.copytree(demo_small, data)
+    settings = load_settings()
+    loaded = base.load_dataset(data, settings)
+    snapshot = base.write_snapshot(loaded, tmp_path / "cache" / "dataset", str(data), None)
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return loaded
+    monkeypatch.setattr(base, "load_dataset", counted)
+    monkeypatch.setenv(base.SNAPSHOT_ENV, str(snapshot))
+    base._SHARED.clear()
+    dataset, _ = base.shared_engine(str(data), None, settings)
+    assert calls == [] and dataset.fingerprint() == loaded.fingerprint()
+    accounts = next(data.glob("accounts.*"))
+    st = accounts.stat()
+    os.utime(accounts, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    base.shared_engine(str(data), None, settings)
+    assert len(calls) == 1  # changed since the snapshot: loaded from the files
+    base._SHARED.clear()
+
+
 def test_a_reason_family_gap_is_zero_and_no_reason_is_named():
     """A churn-reason family has rows only where its value is not zero: the KPI table shows the
     gaps as 0 in the KPI's unit, and churn without a recorded reason by name."""

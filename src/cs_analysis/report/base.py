@@ -7,6 +7,7 @@ the run's cache). The page contents are the sections (:mod:`.sections`), reached
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from cs_analysis import i18n
 from cs_analysis.config.settings import Settings, load_settings
 from cs_analysis.core.periods import Period
 from cs_analysis.core.segments import reference_month
-from cs_analysis.data.dataset import Dataset, load_dataset
+from cs_analysis.data.dataset import Dataset, load_dataset, load_snapshot
 from cs_analysis.data.io import atomic_path, write_frame
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.kpis.registry import lookup
@@ -55,15 +56,46 @@ def _stamp(path: str | None) -> tuple:
     return tuple(stamps)
 
 
+SNAPSHOT_ENV = "CS_ANALYSIS_SNAPSHOT"  # a report run's validated dataset, for its notebook kernels
+SNAPSHOT_KEY = "key.json"  # the files (and sizes, times) the snapshot was made from
+
+
+def _key(data: str, config: str | None) -> tuple:
+    return (str(Path(data).resolve()), _stamp(data), _stamp(config))
+
+
+def write_snapshot(dataset: Dataset, folder: Path, data: str, config: str | None) -> Path:
+    """The run's validated ``dataset`` as a snapshot in ``folder`` (Parquet, see
+    :meth:`Dataset.save_snapshot`) with the key of the files it came from, for
+    :func:`shared_engine` in the run's kernels (found through the :data:`SNAPSHOT_ENV` variable)."""
+    dataset.save_snapshot(folder)
+    (folder / SNAPSHOT_KEY).write_text(json.dumps(_key(data, config)), encoding="utf-8")
+    return folder
+
+
+def _from_snapshot(key: tuple) -> Dataset | None:
+    """The run's snapshot of the dataset when it was made from exactly these files, else None."""
+    folder = os.environ.get(SNAPSHOT_ENV)
+    if not folder:
+        return None
+    try:
+        made_from = json.loads((Path(folder) / SNAPSHOT_KEY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return load_snapshot(folder) if made_from == json.loads(json.dumps(key)) else None
+
+
 def shared_engine(data: str, config: str | None, settings: Settings) -> tuple[Dataset, KpiEngine]:
     """The dataset at ``data`` and its KPI engine, loaded once per process for the same files and
     settings file: the report notebooks a worker's kernel runs one after another
-    (:mod:`.kernels`) share them. Any change to a file of the dataset or the settings (its size
-    or modification time) loads it again; only the latest is kept."""
-    key = (str(Path(data).resolve()), _stamp(data), _stamp(config))
+    (:mod:`.kernels`) share them. In a report run's kernels the dataset comes from the run's
+    snapshot (validated once, by the run: :func:`write_snapshot`) when the files are unchanged.
+    Any change to a file of the dataset or the settings (its size or modification time) loads it
+    again; only the latest is kept."""
+    key = _key(data, config)
     if key not in _SHARED:
         _SHARED.clear()
-        dataset = load_dataset(data, settings)
+        dataset = _from_snapshot(key) or load_dataset(data, settings)
         _SHARED[key] = (dataset, KpiEngine(dataset, settings))
     return _SHARED[key]
 

@@ -43,23 +43,23 @@ del _sys
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def thread_environment(threads: int | None) -> dict[str, str] | None:
+def thread_environment(threads: int | None, extra: dict[str, str] | None = None) -> dict[str, str] | None:
     """The environment of a kernel that may use ``threads`` BLAS/OpenMP threads (None: the
-    libraries' default, one per CPU). A limit the user set is kept."""
-    if threads is None:
+    libraries' default, one per CPU), with the variables ``extra``. A limit the user set is kept."""
+    if threads is None and not extra:
         return None
-    env = dict(os.environ)
-    for name in THREAD_VARIABLES:
+    env = {**os.environ, **(extra or {})}
+    for name in THREAD_VARIABLES if threads is not None else ():
         env.setdefault(name, str(threads))
     return env
 
 
-def quiet_manager_class(log: IO[bytes], threads: int | None = None) -> type:
+def quiet_manager_class(log: IO[bytes], threads: int | None = None, extra: dict[str, str] | None = None) -> type:
     """A kernel manager class whose kernels write their own stdout/stderr (their log lines, such
     as the "KeyboardInterrupt caught in kernel" printed when the interrupt that starts every
     shutdown lands mid-message) to ``log`` instead of the user's terminal, with at most
-    ``threads`` BLAS/OpenMP threads (:func:`thread_environment`)."""
-    env = thread_environment(threads)
+    ``threads`` BLAS/OpenMP threads and the variables ``extra`` (:func:`thread_environment`)."""
+    env = thread_environment(threads, extra)
 
     class _Quiet(AsyncKernelManager):
         async def start_kernel(self, **kw):  # type: ignore[override]
@@ -112,9 +112,11 @@ class WorkerKernel:
     """One worker's kernel: started by the first notebook that needs it (in ``folder``, its
     output going to ``log_path``), kept for the next, replaced after a failure."""
 
-    def __init__(self, log_path: Path, reuse: bool = True, threads: int | None = None):
+    def __init__(self, log_path: Path, reuse: bool = True, threads: int | None = None,
+                 env: dict[str, str] | None = None):
         self.log_path = log_path
         self.threads = threads
+        self.env = env  # variables the kernels get (the run's dataset snapshot)
         self.reuse = reuse  # False: closed after each notebook (release), so each gets a fresh kernel
         self._log: IO[bytes] | None = None
         self.manager: AsyncKernelManager | None = None
@@ -126,7 +128,7 @@ class WorkerKernel:
             if self._log is None:
                 self.log_path.parent.mkdir(parents=True, exist_ok=True)
                 self._log = self.log_path.open("ab")
-            self.manager = quiet_manager_class(self._log, self.threads)(kernel_name=KERNEL, config=KERNEL_CONFIG)
+            self.manager = quiet_manager_class(self._log, self.threads, self.env)(kernel_name=KERNEL, config=KERNEL_CONFIG)
         return self.manager
 
     def release(self) -> None:

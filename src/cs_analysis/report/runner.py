@@ -35,6 +35,7 @@ from cs_analysis.core.periods import Period
 from cs_analysis.errors import CsAnalysisError, ReportError
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.model.persistence import package_versions
+from cs_analysis.report.base import SNAPSHOT_ENV, write_snapshot
 from cs_analysis.report.context import ReportContext
 from cs_analysis.report.exports import write_pdf, write_workbook
 from cs_analysis.report.kernels import ENGINE, KERNEL, KERNEL_CONFIG, WorkerKernel
@@ -344,7 +345,8 @@ def _schedule(tasks: list[Task], workers: int, kernels: list[WorkerKernel], on_d
 
 
 def _execute_all(jobs: list[Job], workers: int, label: str, prepare: Callable[[WorkerKernel], dict],
-                 pdf: Callable[[], None], folder: Path, reuse_kernels: bool = True) -> tuple[dict, list[dict]]:
+                 pdf: Callable[[], None], folder: Path, reuse_kernels: bool = True,
+                 env: dict[str, str] | None = None) -> tuple[dict, list[dict]]:
     """The preparation's manifest entry and every job's (in job order), with a
     progress bar over the notebooks, shown once the preparation is done (so that a run it stops
     prints only its error)."""
@@ -354,8 +356,8 @@ def _execute_all(jobs: list[Job], workers: int, label: str, prepare: Callable[[W
     # one BLAS/OpenMP thread per kernel: the workers are the parallelism (more threads than cores
     # slow OpenMP code down many times over), and the numbers do not depend on --jobs (a
     # multi-threaded sum adds in another order: the last digits of a probability move)
-    kernels = [WorkerKernel(folder / "logs" / f"kernel-{i + 1}.log", reuse=reuse_kernels, threads=KERNEL_THREADS)
-               for i in range(workers)]
+    kernels = [WorkerKernel(folder / "logs" / f"kernel-{i + 1}.log", reuse=reuse_kernels, threads=KERNEL_THREADS,
+                            env=env) for i in range(workers)]
     names = {job.name for job in jobs}
     progress: dict = {"done": 0, "bar": None}
     lock = threading.Lock()
@@ -445,8 +447,10 @@ def _run_locked(ctx: ReportContext, engine: KpiEngine, label: str, root: Path, t
     try:
         all_jobs = _jobs(engine, p, segmentations, {**base, "out": str(tmp)}, tmp, timeout)
         result = RunResult(target, notes=notes)
+        # validated once, here: the kernels read this snapshot instead of the raw files
+        snapshot = write_snapshot(engine.dataset, tmp / "cache" / "dataset", str(data), config)
         preparation, result.notebooks = _execute_all(all_jobs, jobs or default_jobs(), label, prepare, pdf, tmp,
-                                                     reuse_kernels)
+                                                     reuse_kernels, {SNAPSHOT_ENV: str(snapshot)})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
