@@ -129,29 +129,49 @@ def _month_end(day: ir.DateValue, ahead: int) -> ir.DateValue:
     return (day.truncate("M") + ibis.interval(months=ahead + 1) - ibis.interval(days=1)).cast("date")
 
 
+def _windows(days: ir.Table, ends: ir.Table) -> ir.Table:
+    """``days`` (rows with a ``day``) once for every month end ``end`` in ``ends`` whose 90-day
+    window holds the day, with ``age`` (days before the end, 0..89). A day falls in the windows
+    of its own month's end and of at most the next three: an equi-join on those candidates, not a
+    range join (which Spark runs as a nested loop)."""
+    days = days.mutate(ahead=ibis.literal(list(range(4))).unnest())
+    days = days.mutate(end=ibis.cases(*[(days.ahead == k, _month_end(days.day, k)) for k in range(4)]))
+    days = days.filter(days.day > days.end - ibis.interval(days=90)).drop("ahead")
+    joined = days.join(ends, "end")
+    return joined.mutate(age=joined.end.delta(joined.day, unit="day"))
+
+
+def _distinct_in_windows(days: ir.Table, ends: ir.Table, key: str) -> ir.Table:
+    """Per account and month end, the distinct ``key`` values (users, features) with a day in its
+    90-day window, and those with one in its last 30 days: counted once each, after the
+    (account, key, day) rows are deduplicated, so no DISTINCT aggregate runs over the windows."""
+    w = _windows(days.group_by(["account_id", key, "day"]).aggregate(), ends)
+    per_key = w.group_by(["account_id", "end", key]).aggregate(recent=(w.age < 30).max())
+    return per_key.group_by(["account_id", "end"]).aggregate(
+        in90=per_key.count(), in30=per_key.recent.cast("int64").sum())
+
+
 def trailing_features(events: ir.Table) -> ir.Table:
     """Trailing activity features of every account at every month end with activity in the 90
     days before it (see module docs); one row per account_id and month (of the month end)."""
     ud = _user_days(events)
     # every month end of the data (some account is active in every month of a real company)
     ends = ud.select(end=_month_end(ud.day, 0)).distinct()
-    # a day falls in the 90-day windows of its own month's end and of at most the next three:
-    # an equi-join on those candidates, not a range join (which Spark runs as a nested loop)
-    ud = ud.mutate(ahead=ibis.literal(list(range(4))).unnest())
-    ud = ud.mutate(end=ibis.cases(*[(ud.ahead == k, _month_end(ud.day, k)) for k in range(4)]))
-    ud = ud.filter(ud.day > ud.end - ibis.interval(days=90)).drop("ahead")
-    joined = ud.join(ends, "end")
-    age = joined.end.delta(joined.day, unit="day")
-    joined = joined.mutate(in30=age < 30, prev30=(age >= 30) & (age < 60), feature=joined.event != LOGIN)
-    windows = (joined.group_by(["account_id", "end"])
-               .aggregate(active_users_30d=joined.user_id.nunique(where=joined.in30),
-                          active_users_90d=joined.user_id.nunique(),
-                          events_30d=joined.n.sum(where=joined.in30),
-                          events_prev_30d=joined.n.sum(where=joined.prev30),
-                          events_90d=joined.n.sum(),
-                          features_30d=joined.event.nunique(where=joined.in30 & joined.feature),
-                          features_90d=joined.event.nunique(where=joined.feature),
-                          last_day=joined.day.max()))
+    # event counts and the last day from one row per account and day
+    per_day = _windows(ud.group_by(["account_id", "day"]).aggregate(n=ud.n.sum()), ends)
+    counts = per_day.group_by(["account_id", "end"]).aggregate(
+        events_30d=per_day.n.sum(where=per_day.age < 30),
+        events_prev_30d=per_day.n.sum(where=(per_day.age >= 30) & (per_day.age < 60)),
+        events_90d=per_day.n.sum(),
+        last_day=per_day.day.max())
+    users = _distinct_in_windows(ud, ends, "user_id")
+    features = _distinct_in_windows(ud.filter(ud.event != LOGIN), ends, "event")
+    windows = (counts.join(users, ["account_id", "end"])
+               .left_join(features, ["account_id", "end"], lname="", rname="{name}_feature"))
+    windows = windows.select(
+        "account_id", "end", "events_30d", "events_prev_30d", "events_90d", "last_day",
+        active_users_30d=windows.in30, active_users_90d=windows.in90,
+        features_30d=windows.in30_feature.fill_null(0), features_90d=windows.in90_feature.fill_null(0))
     w = windows.mutate(events_30d=windows.events_30d.fill_null(0).cast("int64"),
                        events_prev_30d=windows.events_prev_30d.fill_null(0).cast("int64"),
                        events_90d=windows.events_90d.cast("int64"),
