@@ -157,6 +157,9 @@ REPORT: dict[str, tuple[str, str]] = {
     "small_cohort": ("fewer than {n} accounts: read with care", "{n}社未満（参考値）"),
     "model_backtest_caption": ("Time-ordered backtest, all test folds pooled: churn in the next {h} months; chosen "
                                "model: {model}", "時系列順のバックテスト（全検証期間の合計）: {h}か月以内の解約、採用モデル: {model}"),
+    "model_left_race": ("; {model} left the comparison after {k} of {n} folds, clearly behind (DeLong's test), "
+                        "so its row covers those folds only",
+                        "。{model}は{n}回中{k}回目の検証で明らかに劣ったため比較から外れ（DeLong検定）、その行はそこまでの検証のみ"),
     "model_folds_caption": ("The same per fold: trained on dates before the fold start, tested on later dates",
                             "検証期間ごと: 検証開始日より前で学習し、その後の時点で検証"),
     "driver_counts_caption": ("Drivers named most often among the high-risk accounts",

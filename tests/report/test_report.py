@@ -341,3 +341,32 @@ def test_a_reason_family_gap_is_zero_and_no_reason_is_named():
     assert en.loc["Churned MRR: 価格"].tolist() == ["¥60", "¥0"]
     assert en.loc["Churned MRR: (no reason recorded)"].tolist() == ["¥0", "¥40"]
     assert "解約MRR（理由の記録なし）" in kpi_table(tidy, lang="ja").index
+
+
+def test_the_backtest_caption_says_when_a_candidate_left_the_race(demo_small: Path):
+    """A candidate that left the comparison early has fewer folds: the caption says so, in
+    both languages, and says nothing when every candidate ran every fold."""
+    import dataclasses
+
+    from cs_analysis.report.context import ReportContext
+
+    folds = [{"cutoff": f"2025-0{m}-30", "model": model, "roc_auc": 0.8, "rows": 10}
+             for m in (3, 6, 9) for model in ("logistic", "baseline:health_score")]
+    folds.append({"cutoff": "2025-03-30", "model": "gradient_boosting", "roc_auc": 0.7, "rows": 10})
+    overall = [{"model": m, "roc_auc": 0.8, "rows": 30} for m in ("logistic", "gradient_boosting")]
+    for lang, words in (("en", "Gradient boosting left the comparison after 1 of 3 folds"),
+                        ("ja", "3回中1回目の検証で明らかに劣ったため比較から外れ")):
+        ctx = ReportContext(str(demo_small), "", lang)
+        meta = dataclasses.replace(_table_meta_like(), backtest_folds=tuple(folds), backtest_overall=tuple(overall))
+        ctx.model.__dict__["meta"] = meta  # the cached property, without training
+        assert words.lower() in ctx.model.backtest().caption.lower()
+        ctx.model.__dict__["meta"] = dataclasses.replace(meta, backtest_folds=tuple(
+            [*folds, *({**folds[-1], "cutoff": c} for c in ("2025-06-30", "2025-09-30"))]))
+        assert "left the comparison" not in ctx.model.backtest().caption and "比較から外れ" not in ctx.model.backtest().caption
+
+
+def _table_meta_like():
+    from cs_analysis.model.artefact import ModelMeta
+
+    return ModelMeta(kind="accounts", model="logistic", numeric_features=("a",), categorical_features=(),
+                     rows=30, churn_rate=0.1, horizon_months=3)

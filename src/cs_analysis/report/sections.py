@@ -403,6 +403,13 @@ class ModelSection:
         shown = b.present(table, METRIC_UNITS)
         shown.caption = b.t("model_backtest_caption").format(h=self.meta.horizon_months,
                                                              model=b.model_name(self.meta.model))
+        folds = pd.DataFrame(list(self.meta.backtest_folds))
+        if not folds.empty:  # a candidate that left the race (model.pipelines.race) ran fewer folds
+            runs = folds["model"].value_counts()
+            n = int(runs.get(self.meta.model, 0))
+            for model in runs.index:  # candidates only: the baseline and the oracle are on every fold
+                if model not in (self.meta.model, "oracle") and not model.startswith("baseline") and runs[model] < n:
+                    shown.caption += b.t("model_left_race").format(model=b.model_name(model), k=int(runs[model]), n=n)
         return shown
 
     def folds(self) -> Table:
