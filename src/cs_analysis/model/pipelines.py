@@ -247,6 +247,7 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC of scores ``s``; NaN when ``y`` holds one outcome only."""
     y = np.asarray(y, bool)
     return float(roc_auc_score(y, s)) if y.any() and not y.all() else float("nan")
 
@@ -271,7 +272,7 @@ def metrics(y: np.ndarray, risk: np.ndarray, probability: bool = True) -> dict[s
     y = np.asarray(y, bool)
     both = y.any() and not y.all()
     out = {
-        "roc_auc": float(roc_auc_score(y, risk)) if both else float("nan"),
+        "roc_auc": _auc(y, risk),
         "pr_auc": float(average_precision_score(y, risk)) if both else float("nan"),
         "top10_capture": capture(y, risk),
         "rows": int(len(y)),
