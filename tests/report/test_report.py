@@ -298,7 +298,8 @@ def test_a_kernel_shares_the_loaded_dataset_until_a_file_changes(demo_small: Pat
 def test_kernels_read_the_runs_snapshot_and_never_a_stale_one(demo_small: Path, tmp_path: Path, monkeypatch):
     """A report run validates the data once and writes a snapshot; a kernel's shared_engine
     reads it instead of loading and validating the raw files, unless a file changed since (then
-    it loads the files, so a stale snapshot is never used)."""
+    it loads the files, so a stale snapshot is never used); a snapshot written after a file
+    changed under the run carries no key, so no kernel uses it."""
     import os
 
     import cs_analysis.report.base as base
@@ -307,7 +308,8 @@ def test_kernels_read_the_runs_snapshot_and_never_a_stale_one(demo_small: Path, 
     data = tmp_path / "d"
     shutil.copytree(demo_small, data)
     settings = load_settings()
-    loaded = base.load_dataset(data, settings)
+    base._SHARED.clear()
+    loaded, _ = base.shared_engine(str(data), None, settings)  # the run's one load
     snapshot = base.write_snapshot(loaded, tmp_path / "cache" / "dataset", str(data), None)
     calls = []
 
@@ -324,6 +326,12 @@ def test_kernels_read_the_runs_snapshot_and_never_a_stale_one(demo_small: Path, 
     os.utime(accounts, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
     base.shared_engine(str(data), None, settings)
     assert len(calls) == 1  # changed since the snapshot: loaded from the files
+    # a file changed between the run's load and its snapshot: the snapshot gets no key
+    base._SHARED.clear()
+    again, _ = base.shared_engine(str(data), None, settings)
+    os.utime(accounts, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
+    late = base.write_snapshot(again, tmp_path / "late", str(data), None)
+    assert not (late / base.SNAPSHOT_KEY).exists()
     base._SHARED.clear()
 
 

@@ -12,7 +12,15 @@ import yaml
 
 from cs_analysis.config.settings import Settings, load_settings
 from cs_analysis.data import billing
-from cs_analysis.data.io import DATASET_FILE, EVENTS_FOLDER, RawTable, events_folder, read_raw_tables
+from cs_analysis.data.io import (
+    DATASET_FILE,
+    EVENTS_FOLDER,
+    RawTable,
+    events_folder,
+    read_raw_tables,
+    write_frame,
+    write_text,
+)
 from cs_analysis.data.validation import validate_tables
 from cs_analysis.errors import DataError
 
@@ -69,12 +77,12 @@ class Dataset:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, frame in self.tables().items():
-            frame.to_parquet(folder / f"{name}.parquet", index=False)
+            write_frame(frame, folder / f"{name}.parquet")
         meta = {"tables": list(self.tables()), "source": self.source, "notes": self.notes,
                 "mrr_source": self.mrr_source,
                 **{k: None if getattr(self, k) is None else str(getattr(self, k)) for k in ("through", "since")},
                 "as_of": None if self.as_of is None else self.as_of.isoformat()}
-        (folder / SNAPSHOT_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        write_text(json.dumps(meta, ensure_ascii=False), folder / SNAPSHOT_FILE)
         return folder
 
     def summary(self) -> pd.DataFrame:

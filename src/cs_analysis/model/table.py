@@ -188,9 +188,9 @@ def train_table(frame: pd.DataFrame, label: str, id_col: str | None = None, seed
         oof[kind] = (tested, p)
         rows.append({"model": kind, "folds": len(ran), **metrics(y[tested], p)})
     cv = pd.DataFrame(rows)
-    chosen = result.chosen
-    tested = np.concatenate([folds[f][1] for f in range(len(folds))])
-    model = SigmoidCalibrated.from_scores(result.full[chosen], np.concatenate(result.scores[chosen]), y[tested])
+    chosen = result.chosen  # it ran every fold: its scores are all the out-of-fold scores
+    model = SigmoidCalibrated.from_scores(result.full[chosen], np.concatenate(result.scores[chosen]),
+                                          y[oof[chosen][0]])
     explainer = result.full["logistic"]
     notes += list(result.left.values())
     meta = ModelMeta(

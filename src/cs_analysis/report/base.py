@@ -23,7 +23,7 @@ from cs_analysis.config.settings import Settings, load_settings
 from cs_analysis.core.periods import Period
 from cs_analysis.core.segments import reference_month
 from cs_analysis.data.dataset import Dataset, load_dataset, load_snapshot
-from cs_analysis.data.io import atomic_path, write_frame
+from cs_analysis.data.io import atomic_path, write_frame, write_text
 from cs_analysis.kpis.engine import KpiEngine
 from cs_analysis.kpis.registry import lookup
 from cs_analysis.report.formatting import (
@@ -67,9 +67,13 @@ def _key(data: str, config: str | None) -> tuple:
 def write_snapshot(dataset: Dataset, folder: Path, data: str, config: str | None) -> Path:
     """The run's validated ``dataset`` as a snapshot in ``folder`` (Parquet, see
     :meth:`Dataset.save_snapshot`) with the key of the files it came from, for
-    :func:`shared_engine` in the run's kernels (found through the :data:`SNAPSHOT_ENV` variable)."""
+    :func:`shared_engine` in the run's kernels (found through the :data:`SNAPSHOT_ENV` variable).
+    The key is written only when the files are still the ones ``dataset`` was loaded from (the
+    key :func:`shared_engine` loaded it under): a file changed since, and the kernels load the files."""
     dataset.save_snapshot(folder)
-    (folder / SNAPSHOT_KEY).write_text(json.dumps(_key(data, config)), encoding="utf-8")
+    key = _key(data, config)
+    if key in _SHARED and _SHARED[key][0] is dataset:
+        write_text(json.dumps(key), folder / SNAPSHOT_KEY)
     return folder
 
 
