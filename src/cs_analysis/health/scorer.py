@@ -134,11 +134,39 @@ class HealthScorer:
         sig = self.signals.at(as_of) if signals is None else signals
         active = sig["active"].to_numpy()
         sig = sig[active]
+        values, points, dims = self._values(sig, active)
+        card = self.settings.health
+        level = values["level"]
+        out = pd.DataFrame({"account_id": sig.index, "as_of": sig["as_of"].to_numpy()})
+        for name, column in values.items():
+            out[name] = column
+            if name == "level":
+                out["level_en"] = LEVEL_NAMES_EN[level]
+                out["level_ja"] = LEVEL_NAMES_JA[level]
+        flags = [name[len("flag_"):] for name in values if name.startswith("flag_")]
+        days = card.no_contact_days
+        pct = f"{card.low_utilisation * 100:g}"
+        labels = np.array([i18n.FLAGS[f][0].format(days=days, pct=pct) for f in flags], dtype=object)
+        out["flags"] = _join(np.column_stack([values[f"flag_{f}"] for f in flags]), labels) if flags else ""
+        if reasons:
+            out["reasons"], out["reasons_ja"] = self._reasons(sig, points, dims)
+        return out
+
+    def values(self, signals: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The numbers of :meth:`at` (no words) for the active rows of ``signals`` (a
+        ``self.signals.at(day)`` frame), in its column order: every dimension's points (NaN when
+        switched off), ``score``, ``level``, the caps, ``target_level``, ``meets_target`` and a
+        ``flag_*`` per flag whose data is present. The model's features read these."""
+        active = signals["active"].to_numpy()
+        return self._values(signals[active], active)[0]
+
+    def _values(self, sig: pd.DataFrame, active: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list]:
+        """:meth:`values` of the active rows ``sig`` (``active``: their mask over every account),
+        with the measures' points and the dimensions on."""
         card = self.settings.health
         dims, points = self._points(sig)
-        out = pd.DataFrame({"account_id": sig.index, "as_of": sig["as_of"].to_numpy()})
-        for dim in card.dimensions:  # stable columns: a switched-off dimension stays empty
-            out[dim.name] = np.nan
+        nan = np.full(len(sig), np.nan)
+        out: dict[str, np.ndarray] = {dim.name: nan for dim in card.dimensions}  # a switched-off one stays empty
         dim_scores, dim_weights = [], []
         for dim in dims:
             names = [(name, m) for d, name, m in self._measures if d == dim.name]
@@ -149,7 +177,7 @@ class HealthScorer:
         score = _weighted(dim_scores, dim_weights)
         out["score"] = score
         raw_level = card.levels(score)
-        champ = sig.get("days_since_champion_change", pd.Series(np.nan, index=sig.index)).to_numpy()
+        champ = sig["days_since_champion_change"].to_numpy() if "days_since_champion_change" in sig else nan
         recent_champion = champ <= card.champion_cap_days
         rule_on = self.signals.onboarding_rule_on  # off: nobody counts as onboarding or stuck
         onboarded = sig["onboarded"].to_numpy() if rule_on else np.ones(len(sig), bool)
@@ -158,23 +186,14 @@ class HealthScorer:
         level = np.where(~onboarded, np.minimum(level, card.onboarding_cap_level), level)
         level = np.where(stuck, np.minimum(level, card.stuck_cap_level), level)
         out["level"] = level
-        out["level_en"] = LEVEL_NAMES_EN[level]
-        out["level_ja"] = LEVEL_NAMES_JA[level]
         out["capped_by_champion_change"] = recent_champion & (raw_level > card.champion_cap_level)
-        out["capped_by_onboarding"] = (level < raw_level) & ~out["capped_by_champion_change"].to_numpy()
+        out["capped_by_onboarding"] = (level < raw_level) & ~out["capped_by_champion_change"]
         targets = self._targets[active]
         out["target_level"] = targets
         out["meets_target"] = level >= targets
-        flags = self._flags(sig, recent_champion, stuck)
-        for name, values in flags.items():
+        for name, values in self._flags(sig, recent_champion, stuck).items():
             out[f"flag_{name}"] = values
-        days = card.no_contact_days
-        pct = f"{card.low_utilisation * 100:g}"
-        labels = np.array([i18n.FLAGS[f][0].format(days=days, pct=pct) for f in flags], dtype=object)
-        out["flags"] = _join(np.column_stack(list(flags.values())), labels) if flags else ""
-        if reasons:
-            out["reasons"], out["reasons_ja"] = self._reasons(sig, points, dims)
-        return out
+        return out, points, dims
 
     def _flags(self, sig: pd.DataFrame, recent_champion: np.ndarray, stuck: np.ndarray) -> dict[str, np.ndarray]:
         def col(name: str) -> np.ndarray:

@@ -51,11 +51,41 @@ class FeatureBuilder:
 
     def at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """Feature rows of the accounts active on ``as_of``, with the label where known."""
-        every = self.scorer.signals.at(as_of)
-        health = self.scorer.at(as_of, reasons=False, signals=every).set_index("account_id")
-        sig = every[every["active"]]
+        return self.build([as_of])
+
+    def build(self, dates: Sequence[str | pd.Timestamp] | None = None) -> pd.DataFrame:
+        """Feature rows for every date (default: every month end after the first month): each
+        date's columns as arrays, joined once into one frame (text columns made once)."""
+        if dates is None:
+            months = self.scorer.signals.cube.months
+            dates = month_ends(months[1], months[-1])
+        days = [pd.Timestamp(d).normalize() for d in dates]
+        parts = [self._arrays(day) for day in days]
+        as_of = pd.DatetimeIndex(days).repeat([len(part["account_id"]) for part in parts])
+        ids = np.concatenate([part.pop("account_id") for part in parts])
+        columns = {}
+        for name in parts[0] if parts else []:
+            column = np.concatenate([part[name] for part in parts])
+            if name.startswith("band_"):  # band codes (−1: missing) to their names
+                column = self._band_names[name][column + 1]
+            columns[name] = column
+        frame = pd.DataFrame({"account_id": ids, "as_of": as_of, **columns})
+        frame[LABEL] = churn_within(self.scorer.signals.cube, frame, self.horizon_months).to_numpy()
+        return frame
+
+    @cached_property
+    def _band_names(self) -> dict[str, np.ndarray]:
+        """Per scorecard measure, its band names by code + 1: "missing", then "b0", "b1", …"""
+        return {f"band_{m.name}": np.array(["missing", *(f"b{k}" for k in range(len(m.bins) + 1))], dtype=object)
+                for _, m in self.settings.health.measures()}
+
+    def _arrays(self, day: pd.Timestamp) -> dict[str, np.ndarray]:
+        """One date's feature columns, in order, for the accounts active on it (bands as codes)."""
+        every = self.scorer.signals.at(day)
+        health = self.scorer.values(every)
+        sig = every[every["active"].to_numpy()]
         s = self.settings
-        out: dict[str, np.ndarray] = {}  # columns, in order; one frame built at the end
+        out: dict[str, np.ndarray] = {"account_id": sig.index.to_numpy()}
         # a feature whose table is absent is not built at all (see features_off)
         for col in SIGNAL_FEATURES:
             if col == "mrr_change_3m":
@@ -70,31 +100,19 @@ class FeatureBuilder:
                     out[col] = (sig["days_since_champion_change"] <= days).to_numpy(dtype=float)
             elif col in sig:
                 out[col] = sig[col].to_numpy(dtype=float)
-        health = health.reindex(sig.index)
         for col in [*self.scorer.dimensions_on, "score"]:
-            out[f"health_{col}"] = health[col].to_numpy()
-        out["health_level"] = health["level"].to_numpy().astype(float)
-        for col in [c for c in health.columns if c.startswith("flag_")]:
-            out[f"health_{col}"] = health[col].to_numpy().astype(float)
+            out[f"health_{col}"] = health[col]
+        out["health_level"] = health["level"].astype(float)
+        for col in [c for c in health if c.startswith("flag_")]:
+            out[f"health_{col}"] = health[col].astype(float)
         for _, m in s.health.measures():  # the scorecard's bands of each signal, as categories
             if m.name in sig:
                 values = sig[m.name].to_numpy(dtype=float)
-                band = np.digitize(np.nan_to_num(values), m.bins).astype(str)
-                out[f"band_{m.name}"] = np.where(np.isnan(values), "missing", np.char.add("b", band))
-
+                out[f"band_{m.name}"] = np.where(np.isnan(values), -1, np.digitize(np.nan_to_num(values), m.bins))
         if self._employees is not None:  # without employees there is no size (nothing invents one)
             out["size"] = s.size(self._employees.reindex(sig.index).to_numpy())
         out["touch_tier"] = s.touch_tier(sig["licenses"].to_numpy())
-        frame = pd.DataFrame({"account_id": sig.index.to_numpy(), "as_of": pd.Timestamp(as_of).normalize(), **out})
-        frame[LABEL] = churn_within(self.scorer.signals.cube, frame, self.horizon_months).to_numpy()
-        return frame
-
-    def build(self, dates: Sequence[str | pd.Timestamp] | None = None) -> pd.DataFrame:
-        """Feature rows for every date (default: every month end after the first month)."""
-        if dates is None:
-            months = self.scorer.signals.cube.months
-            dates = month_ends(months[1], months[-1])
-        return pd.concat([self.at(d) for d in dates], ignore_index=True)
+        return out
 
 
 def features_off(columns: Sequence[str]) -> list[str]:
