@@ -31,6 +31,24 @@ def test_features_use_only_data_known_then(demo_small: Path):
         pd.testing.assert_frame_equal(full, then)
 
 
+def test_rows_of_many_dates_are_each_dates_rows_stacked_and_match_the_health_score(demo_small: Path):
+    """The rows of several dates, joined once, are each date's rows one after the other, and the
+    health features are the health score's own numbers for those accounts."""
+    ds = load_dataset(demo_small)
+    fb = FeatureBuilder(ds, Settings())
+    days = [pd.Timestamp("2025-06-30"), pd.Timestamp("2025-07-31"), pd.Timestamp("2025-12-31")]
+    many = fb.build(days)
+    pd.testing.assert_frame_equal(many, pd.concat([fb.at(d) for d in days], ignore_index=True), check_exact=True)
+    health = fb.scorer.at(days[-1], reasons=False).set_index("account_id")
+    last = many[many["as_of"] == days[-1]].set_index("account_id")
+    assert list(last.index) == list(health.index)
+    np.testing.assert_array_equal(last["health_score"], health["score"])
+    np.testing.assert_array_equal(last["health_level"], health["level"].astype(float))
+    for flag in [c for c in health.columns if c.startswith("flag_")]:
+        np.testing.assert_array_equal(last[f"health_{flag}"], health[flag].astype(float))
+    assert set(last["band_utilisation"]) <= {"missing", *(f"b{k}" for k in range(10))}
+
+
 def test_labels_by_hand_and_incomplete_windows_are_empty():
     # A churns in 2025-05 (last bill April); B stays; data ends 2025-08
     subs = [("A", f"2025-{m:02d}", "core", 5, 100) for m in range(1, 5)]
@@ -305,12 +323,13 @@ def test_race_drops_a_clearly_worse_candidate_and_is_deterministic(monkeypatch):
         pipe = real(kind, numeric, categorical, seed)
         if kind == "gradient_boosting":  # crippled: one shallow tree on the plan alone
             pipe.set_params(model__max_iter=1, model__max_leaf_nodes=2, prep__num="drop", model__categorical_features=[0])
-        fit = pipe.fit
+        prep = pipe.steps[0][1]  # every fit starts by fitting the preprocessing on its rows
+        fit = prep.fit_transform
 
-        def spy(xs, ys):
+        def spy(xs, ys=None, **kw):
             fitted.append((kind, len(xs), frozenset(xs.index)))
-            return fit(xs, ys)
-        pipe.fit = spy
+            return fit(xs, ys, **kw)
+        prep.fit_transform = spy
         return pipe
 
     monkeypatch.setattr(pipelines, "make_pipeline", make)
@@ -324,6 +343,9 @@ def test_race_drops_a_clearly_worse_candidate_and_is_deterministic(monkeypatch):
     for a, b in zip(one.scores["logistic"], two.scores["logistic"], strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(one.explainer_means, two.explainer_means)
+    # the typical account is the mean of the explainer's own transform of every row
+    from cs_analysis.model.drivers import transformed_means
+    np.testing.assert_array_equal(one.explainer_means, transformed_means(one.full["logistic"], x, x.columns))
     assert sorted((k, n) for k, n, _ in fitted) == fits_one
     assert [k for k, n, _ in fitted].count("gradient_boosting") == 1  # fold 1 only
     assert sum(1 for k, n, _ in fitted if n == len(x)) == 1  # the logistic pipeline on every row
