@@ -85,6 +85,22 @@ def test_metrics_by_hand():
         sum(0.1 * abs(0.2 - r) for r in [1, 1] + [0] * 8))
 
 
+def test_roc_auc_by_hand_and_as_scikit_learn_computes_it():
+    from sklearn.metrics import roc_auc_score
+
+    from cs_analysis.model.pipelines import roc_auc
+
+    # 2 churners × 3 others: 0.9 beats all 3, 0.5 beats 0.2 and ties 0.5, loses to 0.7 -> 4.5 / 6
+    assert roc_auc(np.array([1, 0, 1, 0, 0]), np.array([0.9, 0.2, 0.5, 0.5, 0.7])) == pytest.approx(4.5 / 6)
+    assert np.isnan(roc_auc(np.zeros(4, bool), np.arange(4.0)))
+    rng = np.random.default_rng(3)
+    for n in (7, 500, 20_000):
+        y = rng.random(n) < 0.2
+        y[:2] = [True, False]
+        s = np.round(rng.random(n) + 0.3 * y, 1)  # many ties
+        assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
 def test_risk_tiers_by_rank():
     tiers = risk_tiers(np.linspace(0, 1, 100), Settings())
     assert (tiers[90:] == "high").all() and (tiers[70:90] == "medium").all() and (tiers[:70] == "low").all()

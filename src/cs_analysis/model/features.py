@@ -81,6 +81,7 @@ class FeatureBuilder:
 
     def _arrays(self, day: pd.Timestamp) -> dict[str, np.ndarray]:
         """One date's feature columns, in order, for the accounts active on it (bands as codes)."""
+        self.scorer.signals.cube.require_day(day)  # a date outside the data: HistoryError
         every = self.scorer.signals.at(day)
         health = self.scorer.values(every)
         sig = every[every["active"].to_numpy()]

@@ -27,7 +27,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, brier_score_loss
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
@@ -175,7 +175,7 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
         return fit
 
     def choose() -> str:
-        mean_auc = {k: np.nanmean([_auc(y[folds[f][1]], s) for f, s in enumerate(scores[k]) if s is not None])
+        mean_auc = {k: np.nanmean([roc_auc(y[folds[f][1]], s) for f, s in enumerate(scores[k]) if s is not None])
                     for k in alive}
         if all(np.isnan(v) for v in mean_auc.values()):
             raise HistoryError("no backtest test window holds both churned and retained accounts, so the "
@@ -193,14 +193,14 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
         pooled = {k: np.concatenate([scores[k][g] for g in range(f + 1)]) for k in alive}
         yt = y[tested]
         if len(alive) > 1 and min(yt.sum(), (~yt).sum()) >= MIN_RACE_ROWS:
-            leader = max(alive, key=lambda k: _auc(yt, pooled[k]))
+            leader = max(alive, key=lambda k: roc_auc(yt, pooled[k]))
             for kind in [k for k in alive if k != leader]:
                 z = auc_difference_z(yt, pooled[leader], pooled[kind])
                 if z >= Z_DROP:
                     alive.remove(kind)
                     left[kind] = (f"{kind} left the comparison after {f + 1} of {n} folds: its ROC AUC on their "
-                                  f"{len(tested):,} test rows was {_auc(yt, pooled[kind]):.3f} against {leader}'s "
-                                  f"{_auc(yt, pooled[leader]):.3f}, {z:.1f} standard errors behind (DeLong)")
+                                  f"{len(tested):,} test rows was {roc_auc(yt, pooled[kind]):.3f} against {leader}'s "
+                                  f"{roc_auc(yt, pooled[leader]):.3f}, {z:.1f} standard errors behind (DeLong)")
         if chosen is None and (len(alive) == 1 or f == n - 1):
             chosen = choose()
             if chosen != "logistic":
@@ -250,10 +250,23 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
     return Race(scores, left, chosen, {k: v[0] for k, v in full.items()}, full["logistic"][1])
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    """ROC AUC of scores ``s``; NaN when ``y`` holds one outcome only."""
+def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC of scores ``s`` by ranks (Mann-Whitney: the share of churned-retained pairs the
+    scores order right, ties counting half; what ``sklearn.metrics.roc_auc_score`` gives, without
+    its input checks); NaN when ``y`` holds one outcome only.
+
+    >>> roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.4, 0.8]))  # 3 pairs right, 1 tied: 3.5/4
+    0.875
+    """
     y = np.asarray(y, bool)
-    return float(roc_auc_score(y, s)) if y.any() and not y.all() else float("nan")
+    m = int(y.sum())
+    n = len(y) - m
+    if m == 0 or n == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(s, float))
+    return float((ranks[y].sum() - m * (m + 1) / 2) / (m * n))
+
+
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
@@ -276,7 +289,7 @@ def metrics(y: np.ndarray, risk: np.ndarray, probability: bool = True) -> dict[s
     y = np.asarray(y, bool)
     both = y.any() and not y.all()
     out = {
-        "roc_auc": _auc(y, risk),
+        "roc_auc": roc_auc(y, risk),
         "pr_auc": float(average_precision_score(y, risk)) if both else float("nan"),
         "top10_capture": capture(y, risk),
         "rows": int(len(y)),

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from cs_analysis.config.settings import Settings
@@ -26,7 +25,7 @@ from cs_analysis.data.io import read_csv_any_encoding
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.model.artefact import ChurnModel, ModelMeta
 from cs_analysis.model.calibration import SigmoidCalibrated
-from cs_analysis.model.pipelines import CANDIDATES, calibration_table, metrics, platt, race
+from cs_analysis.model.pipelines import CANDIDATES, calibration_table, metrics, platt, race, roc_auc
 
 POSITIVE = {"1", "1.0", "yes", "y", "true", "t", "churned", "churn", "はい", "あり", "有", "解約"}
 NEGATIVE = {"0", "0.0", "no", "n", "false", "f", "active", "retained", "いいえ", "なし", "無", "継続"}
@@ -80,6 +79,9 @@ def _as_number(series: pd.Series) -> pd.Series | None:
     text = series.astype("str").str.strip()
     text = text.where(text.ne(""))
     cleaned = text.str.replace(r"^[¥￥\\]|,", "", regex=True)
+    # a cell parses as its value alone: the distinct values decide first (text columns stop here)
+    if pd.to_numeric(pd.Series(cleaned.dropna().unique()), errors="coerce").isna().any():
+        return None
     numbers = pd.to_numeric(cleaned, errors="coerce")
     if numbers[text.notna()].isna().any():
         return None
@@ -153,7 +155,7 @@ def leakage_warnings(x: pd.DataFrame, y: np.ndarray, numeric: list[str], categor
         if col in categorical:
             values = values.map(pd.Series(y, index=x.index).groupby(values).mean())
         values = values.fillna(values.median())
-        auc = roc_auc_score(y, values)
+        auc = roc_auc(y, values.to_numpy(dtype=float))
         if max(auc, 1 - auc) >= LEAKAGE_AUC:
             warnings.append(f"warning: {col!r} predicts the label almost perfectly (AUC {max(auc, 1 - auc):.3f}): "
                             "likely leakage (a value recorded after the outcome); consider leaving it out")
