@@ -71,21 +71,21 @@ def _rows(frame: pd.DataFrame | pd.Series, mask: np.ndarray | pd.Series, k: int 
 
 
 def _as_number(series: pd.Series) -> pd.Series | None:
-    """The column as numbers if every non-empty cell is one (¥ and thousands separators allowed)."""
+    """The column as numbers if every non-empty cell is one (¥ and thousands separators allowed).
+    A cell's number depends on its text alone, so each distinct text is parsed once."""
     if pd.api.types.is_bool_dtype(series):
         return series.astype(float)
     if pd.api.types.is_numeric_dtype(series):
         return series.astype(float)
-    text = series.astype("str").str.strip()
+    codes, distinct = pd.factorize(series.astype("str"))  # missing cells: code −1
+    text = pd.Series(distinct, dtype="str").str.strip()
     text = text.where(text.ne(""))
     cleaned = text.str.replace(r"^[¥￥\\]|,", "", regex=True)
-    # a cell parses as its value alone: the distinct values decide first (text columns stop here)
-    if pd.to_numeric(pd.Series(cleaned.dropna().unique()), errors="coerce").isna().any():
-        return None
     numbers = pd.to_numeric(cleaned, errors="coerce")
     if numbers[text.notna()].isna().any():
         return None
-    return numbers.astype(float)
+    values = np.append(numbers.to_numpy(dtype=float, na_value=np.nan), np.nan)  # code −1: the last, NaN
+    return pd.Series(values[codes], index=series.index, name=series.name)
 
 
 def parse_label(series: pd.Series, column: str) -> np.ndarray:
@@ -151,9 +151,12 @@ def leakage_warnings(x: pd.DataFrame, y: np.ndarray, numeric: list[str], categor
     """Columns that on their own separate the label almost perfectly (ROC AUC ≥ 0.95)."""
     warnings = []
     for col in numeric + categorical:
-        values = x[col]
-        if col in categorical:
-            values = values.map(pd.Series(y, index=x.index).groupby(values).mean())
+        if col in categorical:  # each category as its churn rate (the column's filled: no code −1)
+            codes, distinct = pd.factorize(x[col])
+            values = pd.Series((np.bincount(codes, weights=y, minlength=len(distinct))
+                                / np.bincount(codes, minlength=len(distinct)))[codes])
+        else:
+            values = x[col]
         values = values.fillna(values.median())
         auc = roc_auc(y, values.to_numpy(dtype=float))
         if max(auc, 1 - auc) >= LEAKAGE_AUC:
