@@ -112,16 +112,24 @@ def monthly_usage(events: ir.Table) -> ir.Table:
     """The contract's usage table: account_id, month (first day), active_users, logins,
     features_used, calls; one row per account and month with at least one event."""
     ud = _user_days(events)
-    ud = ud.mutate(month=ud.day.truncate("M").cast("date"), is_login=ud.event == LOGIN)
-    return (ud.group_by(["account_id", "month"])
-            .aggregate(active_users=ud.user_id.nunique(),
-                       logins=ud.n.sum(where=ud.is_login),
-                       features_used=ud.event.nunique(where=~ud.is_login),
-                       calls=ud.n.sum(where=~ud.is_login))
-            .mutate(logins=lambda t: t.logins.fill_null(0).cast("int64"),
-                    calls=lambda t: t.calls.fill_null(0).cast("int64"),
-                    features_used=lambda t: t.features_used.cast("int64"),
-                    active_users=lambda t: t.active_users.cast("int64")))
+    ud = ud.mutate(month=ud.day.truncate("M").cast("date"))
+    # per account, month, user and event kind first: the distinct counts then count rows
+    kinds = (ud.group_by(["account_id", "month", "user_id", "event"])
+             .aggregate(n=ud.n.sum()))
+    kinds = kinds.mutate(is_login=kinds.event == LOGIN)
+    users = kinds.group_by(["account_id", "month", "user_id"]).aggregate(
+        logins=kinds.n.sum(where=kinds.is_login), calls=kinds.n.sum(where=~kinds.is_login))
+    features = (kinds.filter(~kinds.is_login).group_by(["account_id", "month", "event"]).aggregate()
+                .group_by(["account_id", "month"]).aggregate(features_used=lambda t: t.count()))
+    months = users.group_by(["account_id", "month"]).aggregate(
+        active_users=users.count(), logins=users.logins.sum(), calls=users.calls.sum())
+    joined = months.left_join(features, ["account_id", "month"])
+    return joined.select(
+        "account_id", "month",
+        active_users=joined.active_users.cast("int64"),
+        logins=joined.logins.fill_null(0).cast("int64"),
+        features_used=joined.features_used.fill_null(0).cast("int64"),
+        calls=joined.calls.fill_null(0).cast("int64"))
 
 
 def _month_end(day: ir.DateValue, ahead: int) -> ir.DateValue:
@@ -143,9 +151,9 @@ def _windows(days: ir.Table, ends: ir.Table) -> ir.Table:
 
 def _distinct_in_windows(days: ir.Table, ends: ir.Table, key: str) -> ir.Table:
     """Per account and month end, the distinct ``key`` values (users, features) with a day in its
-    90-day window, and those with one in its last 30 days: counted once each, after the
-    (account, key, day) rows are deduplicated, so no DISTINCT aggregate runs over the windows."""
-    w = _windows(days.group_by(["account_id", key, "day"]).aggregate(), ends)
+    90-day window, and those with one in its last 30 days, from ``days``: one row per account,
+    ``key`` and day (deduplicated by the caller), so no DISTINCT aggregate runs over the windows."""
+    w = _windows(days.select("account_id", key, "day"), ends)
     per_key = w.group_by(["account_id", "end", key]).aggregate(recent=(w.age < 30).max())
     return per_key.group_by(["account_id", "end"]).aggregate(
         in90=per_key.count(), in30=per_key.recent.cast("int64").sum())
@@ -157,15 +165,18 @@ def trailing_features(events: ir.Table) -> ir.Table:
     ud = _user_days(events)
     # every month end of the data (some account is active in every month of a real company)
     ends = ud.select(end=_month_end(ud.day, 0)).distinct()
-    # event counts and the last day from one row per account and day
-    per_day = _windows(ud.group_by(["account_id", "day"]).aggregate(n=ud.n.sum()), ends)
+    # one row per account, user and day (with its events), then per account and day: each
+    # grouping from the smaller table before it
+    user_days = ud.group_by(["account_id", "user_id", "day"]).aggregate(n=ud.n.sum())
+    per_day = _windows(user_days.group_by(["account_id", "day"]).aggregate(n=user_days.n.sum()), ends)
     counts = per_day.group_by(["account_id", "end"]).aggregate(
         events_30d=per_day.n.sum(where=per_day.age < 30),
         events_prev_30d=per_day.n.sum(where=(per_day.age >= 30) & (per_day.age < 60)),
         events_90d=per_day.n.sum(),
         last_day=per_day.day.max())
-    users = _distinct_in_windows(ud, ends, "user_id")
-    features = _distinct_in_windows(ud.filter(ud.event != LOGIN), ends, "event")
+    users = _distinct_in_windows(user_days, ends, "user_id")
+    feature_days = ud.filter(ud.event != LOGIN).group_by(["account_id", "event", "day"]).aggregate()
+    features = _distinct_in_windows(feature_days, ends, "event")
     windows = (counts.join(users, ["account_id", "end"])
                .left_join(features, ["account_id", "end"], lname="", rname="{name}_feature"))
     windows = windows.select(
