@@ -18,7 +18,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "cs_analysis"
 LAYERS = ["errors", "i18n", "config", "data", "core", "health", "kpis", "model", "report", "cli"]
-HEAVY = ("sklearn", "skops", "ibis", "pyspark", "papermill", "nbconvert", "nbclient", "jupyter_client", "matplotlib",
+HEAVY = ("sklearn", "scipy", "skops", "ibis", "pyspark", "papermill", "nbconvert", "nbclient", "jupyter_client", "matplotlib",
          "IPython")
 
 

@@ -88,7 +88,7 @@ def test_metrics_by_hand():
 def test_roc_auc_by_hand_and_as_scikit_learn_computes_it():
     from sklearn.metrics import roc_auc_score
 
-    from cs_analysis.model.pipelines import roc_auc
+    from cs_analysis.core.ranking import roc_auc
 
     # 2 churners × 3 others: 0.9 beats all 3, 0.5 beats 0.2 and ties 0.5, loses to 0.7 -> 4.5 / 6
     assert roc_auc(np.array([1, 0, 1, 0, 0]), np.array([0.9, 0.2, 0.5, 0.5, 0.7])) == pytest.approx(4.5 / 6)

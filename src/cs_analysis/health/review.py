@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from cs_analysis import i18n
 from cs_analysis.config.scorecard import DIMENSIONS
 from cs_analysis.core.outcomes import churn_within
+from cs_analysis.core.ranking import roc_auc
 from cs_analysis.errors import HistoryError
 from cs_analysis.health.scorer import HealthScorer, month_ends
 
@@ -62,9 +62,7 @@ def backtest(scorer: HealthScorer, horizon_months: int = 3,
 
     def auc(values: pd.Series) -> float:
         ok = values.notna().to_numpy()
-        if y[ok].all() or not y[ok].any():
-            return float("nan")
-        return float(roc_auc_score(y[ok], -values[ok]))
+        return roc_auc(y[ok], -values[ok].to_numpy(dtype=float))
 
     dims = {d: auc(hist[d]) for d in DIMENSIONS if d in hist}
     return Backtest(horizon_months, len(dates), len(hist), by_level, auc(hist["score"]), dims)

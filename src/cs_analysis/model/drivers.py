@@ -72,7 +72,12 @@ def describe(feature: str, measure_dimensions: dict[str, str]) -> tuple[str, str
 
 def transformed_means(explainer: Pipeline, frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
     """Means of the explainer's transformed columns over (training) rows: the "typical account"."""
-    return np.asarray(explainer[:-1].transform(frame[list(features)]), dtype=float).mean(axis=0)
+    return typical_account(explainer[:-1].transform(frame[list(features)]))
+
+
+def typical_account(xt: np.ndarray) -> np.ndarray:
+    """:func:`transformed_means` of rows already transformed by the explainer's preprocessing."""
+    return np.asarray(xt, dtype=float).mean(axis=0)
 
 
 def contributions(explainer: Pipeline, means: np.ndarray, frame: pd.DataFrame,

@@ -33,8 +33,10 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from cs_analysis.config.machine import usable_cores
+from cs_analysis.core.ranking import roc_auc
 from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.model.calibration import SigmoidCalibrated, sigmoid_fit
+from cs_analysis.model.drivers import typical_account
 
 CANDIDATES = ("logistic", "gradient_boosting")
 LOGISTIC_C = 0.3
@@ -171,7 +173,7 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
             # fitted on, as its preprocessing transformed them (no second transform)
             xt = pipe[:-1].fit_transform(x, y)
             pipe[-1].fit(xt, y)
-            return pipe, np.asarray(xt, dtype=float).mean(axis=0)
+            return pipe, typical_account(xt)
         return fit
 
     def choose() -> str:
@@ -248,25 +250,6 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
     assert chosen is not None
     full = {k: done[("full", -1, k)] for k in {chosen, "logistic"}}
     return Race(scores, left, chosen, {k: v[0] for k, v in full.items()}, full["logistic"][1])
-
-
-def roc_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """ROC AUC of scores ``s`` by ranks (Mann-Whitney: the share of churned-retained pairs the
-    scores order right, ties counting half; what ``sklearn.metrics.roc_auc_score`` gives, without
-    its input checks); NaN when ``y`` holds one outcome only.
-
-    >>> roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.4, 0.8]))  # 3 pairs right, 1 tied: 3.5/4
-    0.875
-    """
-    y = np.asarray(y, bool)
-    m = int(y.sum())
-    n = len(y) - m
-    if m == 0 or n == 0:
-        return float("nan")
-    ranks = rankdata(np.asarray(s, float))
-    return float((ranks[y].sum() - m * (m + 1) / 2) / (m * n))
-
-
 
 
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

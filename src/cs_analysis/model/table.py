@@ -21,11 +21,12 @@ import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
 from cs_analysis.config.settings import Settings
+from cs_analysis.core.ranking import roc_auc
 from cs_analysis.data.io import read_csv_any_encoding
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.model.artefact import ChurnModel, ModelMeta
 from cs_analysis.model.calibration import SigmoidCalibrated
-from cs_analysis.model.pipelines import CANDIDATES, calibration_table, metrics, platt, race, roc_auc
+from cs_analysis.model.pipelines import CANDIDATES, calibration_table, metrics, platt, race
 
 POSITIVE = {"1", "1.0", "yes", "y", "true", "t", "churned", "churn", "はい", "あり", "有", "解約"}
 NEGATIVE = {"0", "0.0", "no", "n", "false", "f", "active", "retained", "いいえ", "なし", "無", "継続"}

@@ -36,10 +36,10 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from cs_analysis.config.scorecard import MEASURES, Dimension, Measure, Scorecard
 from cs_analysis.config.settings import Settings
+from cs_analysis.core.ranking import roc_auc
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import HistoryError
 from cs_analysis.health.review import Backtest, backtest
@@ -308,8 +308,7 @@ def tune_scorecard(dataset: Dataset, settings: Settings, as_of: str | pd.Timesta
     model = make_pipeline("logistic", numeric, categorical, seed).fit(fit[numeric + categorical], y)
     held = rows[held_mask]
     held_y = held[LABEL].astype(bool).to_numpy()
-    model_auc = (float(roc_auc_score(held_y, model.predict_proba(held[numeric + categorical])[:, 1]))
-                 if 0 < held_y.sum() < len(held_y) else float("nan"))
+    model_auc = roc_auc(held_y, model.predict_proba(held[numeric + categorical])[:, 1])
 
     names = {m.name for _, m in present}
     before, after = _effective_shares(card, names), _effective_shares(tuned_card, names)
