@@ -7,7 +7,7 @@ levels (4 良好 Good … 1 要対応 Action required), Karakuri's rules and tar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -32,6 +32,8 @@ FLAG_DIMENSIONS = {"no_contact": "engagement", "onboarding_stuck": "adoption", "
                    "low_utilisation": "deployment", "detractor": "other", "severe_ticket": "other",
                    "seats_down": "deployment"}
 FLAGS = tuple(FLAG_TABLES)  # every flag, in output order
+# signals of some rows: a SignalBuilder.at frame's rows, or a mapping of each signal to its values
+Signals = pd.DataFrame | Mapping[str, np.ndarray]
 
 
 def _format(values: np.ndarray, unit: str, lang: str) -> np.ndarray:
@@ -119,11 +121,11 @@ class HealthScorer:
             return np.full(len(acc), default)
         return acc["target_health_level"].fillna(default).to_numpy(dtype=int)
 
-    def _points(self, sig: pd.DataFrame) -> tuple[list, dict[str, np.ndarray]]:
+    def _points(self, sig: Signals) -> tuple[list, dict[str, np.ndarray]]:
         """The dimensions that have a measure with data, and each such measure's points for the
         rows of ``sig`` (NaN where a value is missing and the measure has no ``missing`` points)."""
         dims = [d for d in self.settings.health.dimensions if any(m[0] == d.name for m in self._measures)]
-        return dims, {name: m.score(sig[name].to_numpy()) for _, name, m in self._measures}
+        return dims, {name: m.score(np.asarray(sig[name])) for _, name, m in self._measures}
 
     def at(self, as_of: str | pd.Timestamp, reasons: bool = True, signals: pd.DataFrame | None = None) -> pd.DataFrame:
         """One row per account active on ``as_of`` (billed that month): dimension points, score,
@@ -134,7 +136,7 @@ class HealthScorer:
         sig = self.signals.at(as_of) if signals is None else signals
         active = sig["active"].to_numpy()
         sig = sig[active]
-        values, points, dims = self._values(sig, active)
+        values, points, dims = self._values(sig, np.flatnonzero(active))
         card = self.settings.health
         level = values["level"]
         out = pd.DataFrame({"account_id": sig.index, "as_of": sig["as_of"].to_numpy()})
@@ -158,14 +160,21 @@ class HealthScorer:
         switched off), ``score``, ``level``, the caps, ``target_level``, ``meets_target`` and a
         ``flag_*`` per flag whose data is present. The model's features read these."""
         active = signals["active"].to_numpy()
-        return self._values(signals[active], active)[0]
+        return self._values(signals[active], np.flatnonzero(active))[0]
 
-    def _values(self, sig: pd.DataFrame, active: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list]:
-        """:meth:`values` of the active rows ``sig`` (``active``: their mask over every account),
-        with the measures' points and the dimensions on."""
+    def values_of(self, signals: Signals, accounts: np.ndarray) -> dict[str, np.ndarray]:
+        """:meth:`values` of any rows: ``signals`` maps each signal to its values on those rows
+        (rows of one date or of many, e.g. :meth:`SignalBuilder.arrays` of several days, stacked)
+        and ``accounts`` gives each row's account as its position in the cube's accounts."""
+        return self._values(signals, np.asarray(accounts))[0]
+
+    def _values(self, sig: Signals, accounts: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list]:
+        """:meth:`values` of the rows ``sig`` (``accounts``: each row's position in the cube's
+        accounts), with the measures' points and the dimensions on."""
         card = self.settings.health
         dims, points = self._points(sig)
-        nan = np.full(len(sig), np.nan)
+        n = len(accounts)
+        nan = np.full(n, np.nan)
         out: dict[str, np.ndarray] = {dim.name: nan for dim in card.dimensions}  # a switched-off one stays empty
         dim_scores, dim_weights = [], []
         for dim in dims:
@@ -177,27 +186,27 @@ class HealthScorer:
         score = _weighted(dim_scores, dim_weights)
         out["score"] = score
         raw_level = card.levels(score)
-        champ = sig["days_since_champion_change"].to_numpy() if "days_since_champion_change" in sig else nan
+        champ = np.asarray(sig["days_since_champion_change"]) if "days_since_champion_change" in sig else nan
         recent_champion = champ <= card.champion_cap_days
         rule_on = self.signals.onboarding_rule_on  # off: nobody counts as onboarding or stuck
-        onboarded = sig["onboarded"].to_numpy() if rule_on else np.ones(len(sig), bool)
-        stuck = sig["onboarding_stuck"].to_numpy() if rule_on else np.zeros(len(sig), bool)
+        onboarded = np.asarray(sig["onboarded"]) if rule_on else np.ones(n, bool)
+        stuck = np.asarray(sig["onboarding_stuck"]) if rule_on else np.zeros(n, bool)
         level = np.where(recent_champion, np.minimum(raw_level, card.champion_cap_level), raw_level)
         level = np.where(~onboarded, np.minimum(level, card.onboarding_cap_level), level)
         level = np.where(stuck, np.minimum(level, card.stuck_cap_level), level)
         out["level"] = level
         out["capped_by_champion_change"] = recent_champion & (raw_level > card.champion_cap_level)
         out["capped_by_onboarding"] = (level < raw_level) & ~out["capped_by_champion_change"]
-        targets = self._targets[active]
+        targets = self._targets[accounts]
         out["target_level"] = targets
         out["meets_target"] = level >= targets
         for name, values in self._flags(sig, recent_champion, stuck).items():
             out[f"flag_{name}"] = values
         return out, points, dims
 
-    def _flags(self, sig: pd.DataFrame, recent_champion: np.ndarray, stuck: np.ndarray) -> dict[str, np.ndarray]:
+    def _flags(self, sig: Signals, recent_champion: np.ndarray, stuck: np.ndarray) -> dict[str, np.ndarray]:
         def col(name: str) -> np.ndarray:
-            return sig[name].to_numpy(dtype=float) if name in sig else np.full(len(sig), np.nan)
+            return np.asarray(sig[name], dtype=float) if name in sig else np.full(len(stuck), np.nan)
 
         flags = {
             "no_contact": col("days_since_contact") > self.settings.health.no_contact_days,

@@ -160,6 +160,13 @@ class SignalBuilder:
     def at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """Signals of every account on ``as_of``; ``active`` marks accounts billed that month."""
         day = pd.Timestamp(as_of).normalize()
+        frame = pd.DataFrame(self.arrays(day), index=self.cube.accounts)
+        frame.insert(0, "as_of", day)
+        return frame
+
+    def arrays(self, as_of: str | pd.Timestamp) -> dict[str, np.ndarray]:
+        """The columns of :meth:`at` (without ``as_of``) as arrays over the cube's accounts."""
+        day = pd.Timestamp(as_of).normalize()
         d = int(day_numbers(np.array([day.to_datetime64()]))[0])
         cube = self.cube
         month = pd.Period(day, "M")
@@ -223,9 +230,7 @@ class SignalBuilder:
             out["days_to_onboard"] = np.where(onboarded, self.onboarded_day - self.signup_day, np.nan)
             stuck_after = self.settings.health.onboarding.stuck_after_days
             out["onboarding_stuck"] = ~onboarded & (out["days_since_signup"] > stuck_after)
-        frame = pd.DataFrame(out, index=cube.accounts)
-        frame.insert(0, "as_of", day)
-        return frame
+        return out
 
     def _tenure(self, m: int) -> np.ndarray:
         """Months since the account's first billed month (within the data), up to month ``m``."""

@@ -45,32 +45,40 @@ class FeatureBuilder:
         return HealthScorer(self.dataset, self.settings)
 
     @cached_property
-    def _employees(self) -> pd.Series | None:
+    def _employees(self) -> np.ndarray | None:
+        """Employees of each of the cube's accounts (None without the column)."""
         acc = self.dataset.accounts
-        return acc.set_index("account_id")["employees"] if "employees" in acc else None
+        if "employees" not in acc:
+            return None
+        return acc.set_index("account_id")["employees"].reindex(self.scorer.signals.cube.accounts).to_numpy()
 
     def at(self, as_of: str | pd.Timestamp) -> pd.DataFrame:
         """Feature rows of the accounts active on ``as_of``, with the label where known."""
         return self.build([as_of])
 
     def build(self, dates: Sequence[str | pd.Timestamp] | None = None) -> pd.DataFrame:
-        """Feature rows for every date (default: every month end after the first month): each
-        date's columns as arrays, joined once into one frame (text columns made once)."""
+        """Feature rows for every date (default: every month end after the first month): the
+        signals of the accounts active on each date, stacked, then every feature computed once
+        over all the rows (the health score included)."""
+        signals = self.scorer.signals
+        cube = signals.cube
         if dates is None:
-            months = self.scorer.signals.cube.months
-            dates = month_ends(months[1], months[-1])
+            dates = month_ends(cube.months[1], cube.months[-1])
         days = [pd.Timestamp(d).normalize() for d in dates]
-        parts = [self._arrays(day) for day in days]
-        as_of = pd.DatetimeIndex(days).repeat([len(part["account_id"]) for part in parts])
-        ids = np.concatenate([part.pop("account_id") for part in parts])
-        columns = {}
-        for name in parts[0] if parts else []:
-            column = np.concatenate([part[name] for part in parts])
-            if name.startswith("band_"):  # band codes (−1: missing) to their names
-                column = self._band_names[name][column + 1]
-            columns[name] = column
-        frame = pd.DataFrame({"account_id": ids, "as_of": as_of, **columns})
-        frame[LABEL] = churn_within(self.scorer.signals.cube, frame, self.horizon_months).to_numpy()
+        for day in days:
+            cube.require_day(day)  # a date outside the data: HistoryError
+        parts, accounts = [], []
+        for day in days:  # per date only its signals (accounts vectorised) and who is active
+            every = signals.arrays(day)
+            active = np.flatnonzero(every["active"])
+            parts.append({name: values[active] for name, values in every.items()})
+            accounts.append(active)
+        rows = np.concatenate(accounts)
+        sig = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+        frame = pd.DataFrame({"account_id": cube.accounts.to_numpy()[rows],
+                              "as_of": pd.DatetimeIndex(days).repeat([len(a) for a in accounts]),
+                              **self._columns(sig, rows)})
+        frame[LABEL] = churn_within(cube, frame, self.horizon_months).to_numpy()
         return frame
 
     @cached_property
@@ -79,28 +87,30 @@ class FeatureBuilder:
         return {f"band_{m.name}": np.array(["missing", *(f"b{k}" for k in range(len(m.bins) + 1))], dtype=object)
                 for _, m in self.settings.health.measures()}
 
-    def _arrays(self, day: pd.Timestamp) -> dict[str, np.ndarray]:
-        """One date's feature columns, in order, for the accounts active on it (bands as codes)."""
-        self.scorer.signals.cube.require_day(day)  # a date outside the data: HistoryError
-        every = self.scorer.signals.at(day)
-        health = self.scorer.values(every)
-        sig = every[every["active"].to_numpy()]
+    def _columns(self, sig: dict[str, np.ndarray], accounts: np.ndarray) -> dict[str, np.ndarray]:
+        """The feature columns, in order, of the rows ``sig`` (signals of active accounts;
+        ``accounts``: each row's position in the cube's accounts)."""
+        health = self.scorer.values_of(sig, accounts)
         s = self.settings
-        out: dict[str, np.ndarray] = {"account_id": sig.index.to_numpy()}
+        n = len(accounts)
+        out: dict[str, np.ndarray] = {}
+
+        def num(name: str) -> np.ndarray:
+            return np.asarray(sig[name], dtype=float)
+
         # a feature whose table is absent is not built at all (see features_off)
         for col in SIGNAL_FEATURES:
             if col == "mrr_change_3m":
-                mrr, before = sig["mrr"].to_numpy(dtype=float), sig["mrr_3m_ago"].to_numpy(dtype=float)
-                out[col] = np.divide(mrr - before, before, out=np.full(len(sig), np.nan), where=before > 0)
+                mrr, before = num("mrr"), num("mrr_3m_ago")
+                out[col] = np.divide(mrr - before, before, out=np.full(n, np.nan), where=before > 0)
             elif col == "onboarding_overdue":  # still onboarding three months after the first bill
                 if "milestones_done" in sig:
-                    out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).to_numpy(dtype=float)
+                    out[col] = ((sig["milestones_done"] == 0) & (sig["tenure_months"] >= 3)).astype(float)
             elif col == "champion_change_180d":
                 if "days_since_champion_change" in sig:
-                    days = s.health.champion_cap_days
-                    out[col] = (sig["days_since_champion_change"] <= days).to_numpy(dtype=float)
+                    out[col] = (sig["days_since_champion_change"] <= s.health.champion_cap_days).astype(float)
             elif col in sig:
-                out[col] = sig[col].to_numpy(dtype=float)
+                out[col] = num(col)
         for col in [*self.scorer.dimensions_on, "score"]:
             out[f"health_{col}"] = health[col]
         out["health_level"] = health["level"].astype(float)
@@ -108,11 +118,12 @@ class FeatureBuilder:
             out[f"health_{col}"] = health[col].astype(float)
         for _, m in s.health.measures():  # the scorecard's bands of each signal, as categories
             if m.name in sig:
-                values = sig[m.name].to_numpy(dtype=float)
-                out[f"band_{m.name}"] = np.where(np.isnan(values), -1, np.digitize(np.nan_to_num(values), m.bins))
+                values = num(m.name)
+                codes = np.where(np.isnan(values), -1, np.digitize(np.nan_to_num(values), m.bins))
+                out[f"band_{m.name}"] = self._band_names[f"band_{m.name}"][codes + 1]
         if self._employees is not None:  # without employees there is no size (nothing invents one)
-            out["size"] = s.size(self._employees.reindex(sig.index).to_numpy())
-        out["touch_tier"] = s.touch_tier(sig["licenses"].to_numpy())
+            out["size"] = s.size(self._employees[accounts])
+        out["touch_tier"] = s.touch_tier(num("licenses"))
         return out
 
 
