@@ -18,7 +18,7 @@ from cs_analysis.errors import DataError
 from cs_analysis.model.artefact import ChurnModel, ModelMeta, risk_tiers
 from cs_analysis.model.features import LABEL, FeatureBuilder
 from cs_analysis.model.persistence import ModelError, load_metadata, load_model, metadata_path, save_model
-from cs_analysis.model.pipelines import capture, expected_calibration_error, time_folds
+from cs_analysis.model.pipelines import capture, expected_calibration_error, metrics, time_folds
 from cs_analysis.model.table import parse_label, train_table
 from cs_analysis.model.training import at_risk_accounts, read_truth, train_model, training_rows
 
@@ -81,6 +81,8 @@ def test_metrics_by_hand():
     risk[9] = 0.05  # one churner ranked last
     assert capture(y, risk, top=0.10) == pytest.approx(10 / 20)  # the riskiest 10 rows hold 10 of 20
     p = np.full(100, 0.2)
+    brier = metrics(np.r_[np.ones(20), np.zeros(80)], p)["brier"]
+    assert brier == pytest.approx((20 * 0.8 ** 2 + 80 * 0.2 ** 2) / 100)  # mean squared error: 0.16
     assert expected_calibration_error(np.r_[np.ones(20), np.zeros(80)], p) == pytest.approx(
         sum(0.1 * abs(0.2 - r) for r in [1, 1] + [0] * 8))
 
@@ -99,6 +101,24 @@ def test_roc_auc_by_hand_and_as_scikit_learn_computes_it():
         y[:2] = [True, False]
         s = np.round(rng.random(n) + 0.3 * y, 1)  # many ties
         assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+def test_average_precision_by_hand_and_as_scikit_learn_computes_it():
+    from sklearn.metrics import average_precision_score
+
+    from cs_analysis.core.ranking import average_precision
+
+    # ranked 0.9 (churner), 0.8, 0.3 (churner), 0.1: recall 1/2 at precision 1, then 1/2 at 2/3
+    assert average_precision(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.8, 0.3])) == pytest.approx(5 / 6)
+    # a tie enters as one threshold: 0.5 holds a churner and another row, precision 1/2 for all recall
+    assert average_precision(np.array([1, 0]), np.array([0.5, 0.5])) == pytest.approx(0.5)
+    assert np.isnan(average_precision(np.zeros(3, bool), np.arange(3.0)))
+    rng = np.random.default_rng(4)
+    for n in (5, 500, 20_000):
+        y = rng.random(n) < 0.15
+        y[:2] = [True, False]
+        s = np.round(rng.random(n) + 0.4 * y, 1)  # many ties
+        assert average_precision(y, s) == pytest.approx(average_precision_score(y, s), abs=1e-12)
 
 
 def test_risk_tiers_by_rank():

@@ -191,20 +191,23 @@ def forecast_backtest(predictions: pd.DataFrame, cube_mrr: pd.DataFrame, horizon
     the forecast, the actual MRR of those accounts (``actual_existing``) and of every account
     (``actual_all``), and the absolute percentage errors."""
     rows = []
-    months = pd.PeriodIndex(cube_mrr.columns)
-    totals = cube_mrr.sum(axis=0)
-    for as_of, group in predictions.groupby("as_of", sort=True):
+    column = {month: j for j, month in enumerate(pd.PeriodIndex(cube_mrr.columns))}
+    later = cube_mrr.to_numpy(dtype=float)
+    totals = cube_mrr.sum(axis=0).to_numpy()
+    account = cube_mrr.index.get_indexer(predictions["account_id"])  # −1: not in the cube
+    all_mrr, all_p = predictions["mrr"].to_numpy(dtype=float), predictions["p"].to_numpy(dtype=float)
+    ahead = np.arange(1, horizon_months + 1)
+    for as_of, at in sorted(predictions.groupby("as_of").indices.items()):
         t = pd.Timestamp(as_of).to_period("M")
-        mrr, p = group["mrr"].to_numpy(dtype=float), group["p"].to_numpy(dtype=float)
-        later = cube_mrr.reindex(group["account_id"])
-        for k in range(1, horizon_months + 1):
-            month = t + k
-            if month not in months:
+        mrr, rows_at = all_mrr[at], account[at]
+        kept = survival(all_p[at], ahead, horizon_months)
+        for k in ahead:
+            j = column.get(t + int(k))
+            if j is None:
                 continue
-            forecast = float((mrr * survival(p, np.array([k]), horizon_months)[:, 0]).sum())
-            existing = float(later[month].fillna(0).sum())
-            rows.append({"as_of": str(t), "months_ahead": k, "forecast": forecast, "actual_existing": existing,
-                         "actual_all": float(totals[month])})
+            existing = np.where(rows_at >= 0, later[rows_at, j], 0.0)
+            rows.append({"as_of": str(t), "months_ahead": int(k), "forecast": float((mrr * kept[:, k - 1]).sum()),
+                         "actual_existing": float(np.nan_to_num(existing).sum()), "actual_all": float(totals[j])})
     out = pd.DataFrame(rows, columns=["as_of", "months_ahead", "forecast", "actual_existing", "actual_all"])
     out["ape_existing"] = (out["forecast"] - out["actual_existing"]).abs() / out["actual_existing"] * 100
     out["ape_all"] = (out["forecast"] - out["actual_all"]).abs() / out["actual_all"] * 100

@@ -27,13 +27,12 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from cs_analysis.config.machine import usable_cores
-from cs_analysis.core.ranking import roc_auc
+from cs_analysis.core.ranking import average_precision, roc_auc
 from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.model.calibration import SigmoidCalibrated, sigmoid_fit
 from cs_analysis.model.drivers import typical_account
@@ -284,14 +283,14 @@ def metrics(y: np.ndarray, risk: np.ndarray, probability: bool = True) -> dict[s
     both = y.any() and not y.all()
     out = {
         "roc_auc": roc_auc(y, risk),
-        "pr_auc": float(average_precision_score(y, risk)) if both else float("nan"),
+        "pr_auc": average_precision(y, risk) if both else float("nan"),
         "top10_capture": capture(y, risk),
         "rows": int(len(y)),
         "churn_rate": float(y.mean()) if len(y) else float("nan"),
     }
     out["lift_top10"] = out["top10_capture"] / 0.10
     if probability:
-        out["brier"] = float(brier_score_loss(y, risk))
+        out["brier"] = float(np.mean((np.asarray(risk, float) - y) ** 2))
         out["ece"] = expected_calibration_error(y.astype(float), np.asarray(risk, float))
     return out
 
