@@ -27,9 +27,11 @@ FAMILIES = ("churned_mrr_by_reason", "churned_accounts_by_reason")
 
 
 def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2: np.ndarray,
-                  segmenter: Segmenter, segmentations: Sequence[str], labels: Sequence[str]) -> pd.DataFrame:
+                  segmenter: Segmenter, segmentations: Sequence[str], labels: Sequence[str],
+                  chunk_cells: int = 300_000) -> pd.DataFrame:
     """Tidy rows (period, segment_by, segment, kpi, value) of the two reason families for the
-    periods with month rows ``i1``..``i2`` (``labels``), in total and per segmentation."""
+    periods with month rows ``i1``..``i2`` (``labels``), in total and per segmentation; the
+    segments of at most ``chunk_cells`` periods × accounts are held at once."""
     churn = cube.movements["churn"]
     months, cols = np.nonzero(churn > 0)
     amounts = churn[months, cols]
@@ -37,9 +39,21 @@ def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2
     columns = ["period", "segment_by", "segment", "kpi", "value"]
     if not len(reasons):
         return pd.DataFrame(columns=columns)
-    frames = []
     active = cube.active
+    i1, i2 = np.asarray(i1), np.asarray(i2)
+    chunk = max(1, chunk_cells // max(1, len(cube.accounts)))  # periods whose segments are read at once
+    codes_of: dict[int, dict[str, np.ndarray]] = {}
+    names_of: dict[str, list[str]] = {}
+    r = len(reasons)
+    kpi_names = {family: np.array([f"{family}:{reason}" for reason in reasons], dtype=object) for family in FAMILIES}
+    parts: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]] = []  # period, by, segment, kpi, value
     for p, (m1, m2) in enumerate(zip(i1, i2, strict=True)):
+        if p % chunk == 0:  # the segments of the next chunk of periods (periods × accounts)
+            refs = reference_month(cube, i1[p:p + chunk], i2[p:p + chunk])
+            codes_of.clear()
+            for by in segmentations:
+                codes, names_of[by] = segmenter.codes(by, refs)
+                codes_of[by] = codes
         in_period = (months >= m1) & (months <= m2)
         ev_cols, ev_amount, ev_reason = cols[in_period], amounts[in_period], reason_code[in_period]
         ev_month = months[in_period]
@@ -48,22 +62,27 @@ def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2
         order = np.argsort(ev_month, kind="stable")
         last[ev_cols[order]] = ev_reason[order]  # the reason of each account's last churn in the period
         acc_reason = np.where(churned, last, -1)
-        ref = reference_month(cube, np.array([m1]), np.array([m2]))[0]
+        have = acc_reason >= 0
         for by in segmentations:
-            codes, names = segmenter.codes(by, ref)
-            k, r = len(names), len(reasons)
+            codes, names = codes_of[by], names_of[by]
+            codes = codes[p % chunk] if codes.ndim == 2 else codes
+            k = len(names)
             mrr = np.bincount(codes[ev_cols] * r + ev_reason, ev_amount, k * r).reshape(k, r)
-            have = acc_reason >= 0
             counts = np.bincount(codes[have] * r + acc_reason[have], None, k * r).reshape(k, r)
             seg, rea = np.nonzero((mrr > 0) | (counts > 0))
+            segment = np.asarray(names, dtype=object)[seg]
             for family, values in zip(FAMILIES, (mrr, counts), strict=True):
-                frames.append(pd.DataFrame({
-                    "period": labels[p], "segment_by": by,
-                    "segment": np.asarray(names, dtype=object)[seg],
-                    "kpi": [f"{family}:{reasons[j]}" for j in rea],
-                    "value": values[seg, rea].astype(float),
-                }))
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
+                parts.append((labels[p], by, segment, kpi_names[family][rea], values[seg, rea].astype(float)))
+    sizes = [len(part[2]) for part in parts]
+    if not sum(sizes):
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame({  # one frame of every period's rows, in the order they were made
+        "period": np.repeat(np.array([part[0] for part in parts], dtype=object), sizes),
+        "segment_by": np.repeat(np.array([part[1] for part in parts], dtype=object), sizes),
+        "segment": np.concatenate([part[2] for part in parts]),
+        "kpi": np.concatenate([part[3] for part in parts]),
+        "value": np.concatenate([part[4] for part in parts]),
+    })
 
 
 def _reason_of(cube: MrrCube, cancellations: pd.DataFrame, months: np.ndarray,

@@ -298,7 +298,7 @@ class KpiEngine:
         frames = [done[k % workers][k // workers] for k in range(len(starts))]  # back in period order
         if self.dataset.cancellations is not None:  # churn by cancellation reason (kpis.cancellations)
             frames.append(churn_reasons(self.cube, self.dataset.cancellations, i1, i2, self.segmenter,
-                                        segmentations, [p.label for p in ps]))
+                                        segmentations, [p.label for p in ps], CHUNK_CELLS))
         return _tidy(pd.concat(frames, ignore_index=True))
 
     def _prepare(self, i1: np.ndarray, i2: np.ndarray) -> None:
@@ -472,5 +472,6 @@ def monthly_trend(engine: KpiEngine, by: Sequence[str] = (),
         if unknown:
             raise DataError(f"unknown KPI(s) {', '.join(unknown)}")
         out = out[out["kpi"].isin(list(kpis))].reset_index(drop=True)
-    out.insert(1, "month", pd.PeriodIndex(out["period"], freq="M").to_timestamp())
+    codes, labels = pd.factorize(out["period"])  # each month's label parsed once, not per row
+    out.insert(1, "month", pd.PeriodIndex(labels, freq="M").to_timestamp()[codes])
     return out
