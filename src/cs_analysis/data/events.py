@@ -163,12 +163,14 @@ def trailing_features(events: ir.Table) -> ir.Table:
     """Trailing activity features of every account at every month end with activity in the 90
     days before it (see module docs); one row per account_id and month (of the month end)."""
     ud = _user_days(events)
-    # every month end of the data (some account is active in every month of a real company)
-    ends = ud.select(end=_month_end(ud.day, 0)).distinct()
     # one row per account, user and day (with its events), then per account and day: each
     # grouping from the smaller table before it
     user_days = ud.group_by(["account_id", "user_id", "day"]).aggregate(n=ud.n.sum())
-    per_day = _windows(user_days.group_by(["account_id", "day"]).aggregate(n=user_days.n.sum()), ends)
+    account_days = user_days.group_by(["account_id", "day"]).aggregate(n=user_days.n.sum())
+    # every month end of the data (some account is active in every month of a real company),
+    # from the smallest table that has every day
+    ends = account_days.select(end=_month_end(account_days.day, 0)).distinct()
+    per_day = _windows(account_days, ends)
     counts = per_day.group_by(["account_id", "end"]).aggregate(
         events_30d=per_day.n.sum(where=per_day.age < 30),
         events_prev_30d=per_day.n.sum(where=(per_day.age >= 30) & (per_day.age < 60)),
