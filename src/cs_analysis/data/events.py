@@ -149,11 +149,20 @@ def _windows(days: ir.Table, ends: ir.Table) -> ir.Table:
     return joined.mutate(age=joined.end.delta(joined.day, unit="day"))
 
 
-def _distinct_in_windows(days: ir.Table, ends: ir.Table, key: str) -> ir.Table:
+def _last_days(days: ir.Table, key: str) -> ir.Table:
+    """Per account, ``key`` value and month, the last day of ``days`` (rows with an account,
+    ``key`` and day) in that month."""
+    return (days.mutate(month=days.day.truncate("M"))
+            .group_by(["account_id", key, "month"]).aggregate(day=lambda t: t.day.max()))
+
+
+def _distinct_in_windows(last: ir.Table, ends: ir.Table, key: str) -> ir.Table:
     """Per account and month end, the distinct ``key`` values (users, features) with a day in its
-    90-day window, and those with one in its last 30 days, from ``days``: one row per account,
-    ``key`` and day (deduplicated by the caller), so no DISTINCT aggregate runs over the windows."""
-    w = _windows(days.select("account_id", key, "day"), ends)
+    90-day window, and those with one in its last 30 days, from ``last`` (:func:`_last_days`).
+    A month's days of a key fall in a window that ends on that month's end or a later one
+    exactly when its last day does, so only each month's last day enters the windows (and no
+    DISTINCT aggregate runs over them)."""
+    w = _windows(last.select("account_id", key, "day"), ends)
     per_key = w.group_by(["account_id", "end", key]).aggregate(recent=(w.age < 30).max())
     return per_key.group_by(["account_id", "end"]).aggregate(
         in90=per_key.count(), in30=per_key.recent.cast("int64").sum())
@@ -176,9 +185,8 @@ def trailing_features(events: ir.Table) -> ir.Table:
         events_prev_30d=per_day.n.sum(where=(per_day.age >= 30) & (per_day.age < 60)),
         events_90d=per_day.n.sum(),
         last_day=per_day.day.max())
-    users = _distinct_in_windows(user_days, ends, "user_id")
-    feature_days = ud.filter(ud.event != LOGIN).group_by(["account_id", "event", "day"]).aggregate()
-    features = _distinct_in_windows(feature_days, ends, "event")
+    users = _distinct_in_windows(_last_days(user_days, "user_id"), ends, "user_id")
+    features = _distinct_in_windows(_last_days(ud.filter(ud.event != LOGIN), "event"), ends, "event")
     windows = (counts.join(users, ["account_id", "end"])
                .left_join(features, ["account_id", "end"], lname="", rname="{name}_feature"))
     windows = windows.select(
