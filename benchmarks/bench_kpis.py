@@ -3,7 +3,7 @@
 Ours: lay out the cube, build the MRR ledger, and compute every KPI for every month with two
 segmentations (size, touch_tier). Reference: one DuckDB SQL query that builds the same ledger
 (densified account × month grid, LAG window, classification), materialised as Arrow.
-Target: ours ≤ 1.5 × reference (best of --repeat runs each, alternated). Also timed: our ledger
+Target (#18): ours ≤ 1.0 × reference (best of --repeat runs each, alternated). Also timed: our ledger
 alone (cube + ledger frame). Run: .venv/bin/python benchmarks/bench_kpis.py [--accounts N] [--repeat R]
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
     print(f"cs-analysis ledger + all KPIs x {trend['period'].nunique()} months x 2 segmentations: "
           f"best {our_best:.2f} s, median {our_mid:.2f} s ({len(trend):,} KPI rows)")
     print(f"ratio: {our_best / ref_best:.2f} best to best, {our_mid / ref_mid:.2f} median to median "
-          f"(target <= 1.5; {repeat} runs each)")
+          f"(target <= 1.0, #18; {repeat} runs each)")
     print(f"peak memory traced: ledger alone {ledger_peak:,.0f} MiB, ledger + all KPIs {peak:,.0f} MiB; "
           f"process max RSS {max_rss_mib():,.0f} MiB (with the dataset and DuckDB)")
 
