@@ -68,6 +68,35 @@ def test_usage_features_by_hand(small_events: Path):
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
 
 
+def test_window_counts_equal_a_brute_force_over_random_events(tmp_path: Path):
+    """Distinct users and features, and events, in each month end's 30- and 90-day windows, as a
+    plain loop over the days counts them: users with several days in a month, some in a window
+    and some out of it, and month ends 28 to 31 days apart."""
+    rng = np.random.default_rng(7)
+    n = 3000
+    days = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 240, n), unit="D")
+    events = pd.DataFrame({
+        "account_id": rng.choice(["A", "B", "C"], n),
+        "user_id": rng.choice([f"u{i}" for i in range(12)], n),
+        "event": rng.choice(["login", "report", "export", "share", "api"], n, p=[0.4, 0.2, 0.2, 0.1, 0.1]),
+        "ts": days + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s"),
+    })
+    path = tmp_path / "events.parquet"
+    events.to_parquet(path)
+    got = _features(path, "duckdb").set_index(["account_id", "month"])
+    day = events["ts"].dt.normalize()
+    for (account, month), row in got.iterrows():
+        end = month + pd.offsets.MonthEnd(0)
+        mine = events[(events["account_id"] == account) & (day <= end)]
+        age = (end - day[mine.index]).dt.days
+        for span in (30, 90):
+            w = mine[age < span]
+            feats = w.loc[w["event"] != "login", "event"]
+            assert row[f"active_users_{span}d"] == w["user_id"].nunique(), (account, month, span)
+            assert row[f"features_{span}d"] == feats.nunique(), (account, month, span)
+            assert row[f"events_{span}d"] == len(w), (account, month, span)
+
+
 @pytest.fixture(scope="module")
 def demo_events(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("demo-events")
