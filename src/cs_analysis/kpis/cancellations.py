@@ -28,7 +28,7 @@ FAMILIES = ("churned_mrr_by_reason", "churned_accounts_by_reason")
 
 def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2: np.ndarray,
                   segmenter: Segmenter, segmentations: Sequence[str], labels: Sequence[str],
-                  chunk_cells: int = 300_000) -> pd.DataFrame:
+                  chunk_cells: int) -> pd.DataFrame:
     """Tidy rows (period, segment_by, segment, kpi, value) of the two reason families for the
     periods with month rows ``i1``..``i2`` (``labels``), in total and per segmentation; the
     segments of at most ``chunk_cells`` periods × accounts are held at once."""
@@ -42,7 +42,7 @@ def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2
     active = cube.active
     i1, i2 = np.asarray(i1), np.asarray(i2)
     chunk = max(1, chunk_cells // max(1, len(cube.accounts)))  # periods whose segments are read at once
-    codes_of: dict[int, dict[str, np.ndarray]] = {}
+    codes_of: dict[str, np.ndarray] = {}
     names_of: dict[str, list[str]] = {}
     r = len(reasons)
     kpi_names = {family: np.array([f"{family}:{reason}" for reason in reasons], dtype=object) for family in FAMILIES}
