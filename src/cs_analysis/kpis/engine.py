@@ -9,6 +9,7 @@ decisions: docs/kpis.md.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -275,30 +276,40 @@ class KpiEngine:
         segmentations = ["all", *[b for b in by if b != "all"]]
         i1, i2 = self._columns(ps)
         size = max(1, CHUNK_CELLS // max(1, len(self.cube.accounts)))
-        starts = range(0, len(ps), size)
-        workers = min(self.workers, len(starts))
-        _ = self.cube.active, self.cube.movements  # shared by both threads below: built first
+        starts = iter(range(0, len(ps), size))
+        workers = min(self.workers, -(-len(ps) // size))
+        taken = threading.Lock()
+        _ = self.cube.active, self.cube.movements, self.segmenter  # shared by the threads below: built first
         with ThreadPoolExecutor(max(2, workers)) as pool:  # NumPy releases the GIL
             prepared = pool.submit(self._prepare, i1, i2)
+            reasons = None
+            if self.dataset.cancellations is not None:  # churn by cancellation reason (kpis.cancellations)
+                reasons = pool.submit(churn_reasons, self.cube, self.dataset.cancellations, i1, i2, self.segmenter,
+                                      segmentations, [p.label for p in ps], CHUNK_CELLS)
             # survival lifetimes: cohorts are segmented as they were when they started (no
-            # survivorship bias), so one batch of fits per segmentation covers every period
-            lifetimes = {b: self._lifetimes(*self.segmenter.codes(b, self._cohorts[0]), i2)
-                         for b in segmentations}
+            # survivorship bias), so one batch of fits covers every segmentation and period
+            lifetimes = self._lifetimes(segmentations, i2)
             prepared.result()
-            # each worker takes every workers-th chunk, reusing its buffers; BLAS then gets one
-            # thread per worker
-            def work(mine: range) -> list[pd.DataFrame]:
+
+            # each worker takes the next chunk of periods until none is left, reusing its buffers;
+            # BLAS then gets one thread per worker
+            def work() -> list[tuple[int, pd.DataFrame]]:
                 buffers: dict[type, np.ndarray] = {}
-                return [self._kpis_chunk(ps[i:i + size], segmentations,
-                                         {b: v[i:i + size] for b, v in lifetimes.items()}, buffers)
-                        for i in mine]
+                done = []
+                while True:
+                    with taken:
+                        i = next(starts, None)
+                    if i is None:
+                        return done
+                    done.append((i, self._kpis_chunk(ps[i:i + size], segmentations,
+                                                     {b: v[i:i + size] for b, v in lifetimes.items()}, buffers)))
 
             with threadpool_limits(1 if workers > 1 else None, user_api="blas"):
-                done = list(pool.map(work, [starts[w::workers] for w in range(workers)]))
-        frames = [done[k % workers][k // workers] for k in range(len(starts))]  # back in period order
-        if self.dataset.cancellations is not None:  # churn by cancellation reason (kpis.cancellations)
-            frames.append(churn_reasons(self.cube, self.dataset.cancellations, i1, i2, self.segmenter,
-                                        segmentations, [p.label for p in ps], CHUNK_CELLS))
+                chunks = [pool.submit(work) for _ in range(workers)]
+                done = sorted((c for chunk in chunks for c in chunk.result()), key=lambda c: c[0])
+            frames = [frame for _, frame in done]  # back in period order
+            if reasons is not None:
+                frames.append(reasons.result())
         return _tidy(pd.concat(frames, ignore_index=True))
 
     def _prepare(self, i1: np.ndarray, i2: np.ndarray) -> None:
@@ -337,11 +348,31 @@ class KpiEngine:
             frames.append(_long(_evaluate(inputs), [p.label for p in ps], seg_by, names))
         return pd.concat(frames, ignore_index=True)
 
-    def _lifetimes(self, codes: np.ndarray, names: list[str], ends: np.ndarray) -> np.ndarray:
-        """Periods × segments (``codes``: each account's segment when it started): the sBG
-        discounted expected lifetime (months) of a new account, fitted by maximum likelihood to
-        every cohort that started after the opening month, as known at each period's end month;
-        NaN with fewer than ``min_cohort_accounts`` accounts or no churn."""
+    def _lifetimes(self, segmentations: Sequence[str], ends: np.ndarray) -> dict[str, np.ndarray]:
+        """Per segmentation, periods × segments (each account in its segment when it started):
+        the sBG discounted expected lifetime (months) of a new account, fitted by maximum
+        likelihood to every cohort that started after the opening month, as known at each
+        period's end month; NaN with fewer than ``min_cohort_accounts`` accounts or no churn.
+        The fits of every segmentation and period are independent rows of one batch."""
+        counts = [self._survival_counts(*self.segmenter.codes(b, self._cohorts[0]), ends) for b in segmentations]
+        churned = np.concatenate([c.reshape(-1, c.shape[-1]) for c, _ in counts])
+        censored = np.concatenate([c.reshape(-1, c.shape[-1]) for _, c in counts])
+        n = churned.sum(axis=1) + censored.sum(axis=1)
+        fit = (n >= self.settings.min_cohort_accounts) & (churned.sum(axis=1) > 0)
+        out = np.full(len(n), np.nan)
+        if fit.any():
+            alpha, beta, _ = fit_sbg(churned[fit], censored[fit])
+            discount = monthly_discount(self.settings.annual_discount_rate)
+            out[fit] = discounted_expected_lifetime(alpha, beta, discount)
+        shapes = [c.shape[:2] for c, _ in counts]
+        bounds = np.cumsum([0, *(r * k for r, k in shapes)])
+        return {b: out[lo:hi].reshape(shape)
+                for b, lo, hi, shape in zip(segmentations, bounds[:-1], bounds[1:], shapes, strict=True)}
+
+    def _survival_counts(self, codes: np.ndarray, names: list[str], ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The sBG data of each period (``ends``: its end month row) and segment (``codes``: each
+        account's segment when it started): periods × segments × lifetime counts of the accounts
+        churned after t months and of those still active after t months, as known at that end."""
         start, first_churn = self._cohorts
         k, last = len(names), int(ends.max())
         span = last + 2  # months 0..last, and renewal counts 0..last
@@ -360,15 +391,7 @@ class KpiEngine:
         valid = start_of >= 0
         survivors = np.take_along_axis(alive, np.where(valid, start_of, 0)[:, None, :], axis=2)
         cens_counts = np.where(valid[:, None, :], survivors, 0).astype(float)
-        n = churn_counts.sum(axis=2) + cens_counts.sum(axis=2)
-        fit = (n >= self.settings.min_cohort_accounts) & (churn_counts.sum(axis=2) > 0)
-        out = np.full((len(ends), k), np.nan)
-        if fit.any():
-            alpha, beta, _ = fit_sbg(churn_counts[fit], cens_counts[fit])
-            discount = monthly_discount(self.settings.annual_discount_rate)
-            out[fit] = discounted_expected_lifetime(alpha, beta, discount)
-        return out
-
+        return churn_counts, cens_counts
 
 def _group_medians(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     """Median of the non-missing ``values`` (periods × accounts) per period and segment."""
