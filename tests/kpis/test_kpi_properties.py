@@ -151,3 +151,35 @@ def test_month_rows_totals_equal_dense_sums(rows, first, length):
     np.testing.assert_array_equal(month_rows.totals(*span, 5)[0], dense_counts[first:last + 1].sum(axis=0))
     np.testing.assert_allclose(month_rows.totals(*span, 5, order_weights)[0], dense_sums[first:last + 1].sum(axis=0))
     np.testing.assert_array_equal(month_rows.months, np.sort(months))
+
+
+def test_period_rows_hand_example():
+    """Rows of months 1..2 and of month 0..2 (overlapping periods): each row once per period."""
+    month_rows = MonthRows.of(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)  # (col, month) pairs
+    rows = month_rows.in_periods(np.array([1, 0]), np.array([2, 2])).weighted(np.array([5.0, 7.0, 1.0, 2.0]))
+    assert rows.n_periods == 2
+    assert rows.period.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    assert rows.cols.tolist() == [1, 1, 2, 0, 1, 1, 2]
+    assert rows.weights.tolist() == [7.0, 1.0, 2.0, 5.0, 7.0, 1.0, 2.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5), st.integers(-3, 9)), max_size=30),
+       spans=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=4))
+def test_period_rows_sum_to_the_dense_totals(rows, spans):
+    """Per period, the rows' weights summed per account equal ``MonthRows.totals`` (the dense
+    per-account sums the segment sums replace)."""
+    cols = np.array([c for c, _, _ in rows], dtype=np.intp)
+    months = np.array([m for _, m, _ in rows], dtype=np.int32)
+    weights = np.array([w for _, _, w in rows], dtype=float)
+    first = np.array([min(a, b) for a, b in spans])
+    last = np.array([max(a, b) for a, b in spans])
+    month_rows = MonthRows.of(cols, months, 6)
+    order_weights = weights[np.argsort(months, kind="stable")]
+    period_rows = month_rows.in_periods(first, last).weighted(order_weights)
+    sums = np.zeros((len(spans), 5))
+    np.add.at(sums, (period_rows.period, period_rows.cols), period_rows.weights)
+    np.testing.assert_allclose(sums, month_rows.totals(first, last, 5, order_weights))
+    counts = np.zeros((len(spans), 5))
+    np.add.at(counts, (period_rows.period, period_rows.cols), 1)
+    np.testing.assert_array_equal(counts, month_rows.totals(first, last, 5))

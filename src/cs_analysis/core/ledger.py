@@ -130,6 +130,14 @@ class MonthRows:
         """The month row of each row."""
         return np.repeat(np.arange(len(self.bounds) - 1), np.diff(self.bounds))
 
+    def in_periods(self, first: np.ndarray, last: np.ndarray) -> PeriodRows:
+        """The rows in the months first..last of each period (a row in several periods appears
+        once in each), with their period's position."""
+        lo, hi = self.bounds[first], self.bounds[np.asarray(last) + 1]
+        lengths = hi - lo
+        index = np.arange(lengths.sum()) + np.repeat(lo - (np.cumsum(lengths) - lengths), lengths)
+        return PeriodRows(np.repeat(np.arange(len(lengths)), lengths), self.cols[index], index, len(lengths))
+
     def totals(self, first: np.ndarray, last: np.ndarray, n: int,
                weights: np.ndarray | None = None) -> np.ndarray:
         """Per account (periods × ``n`` accounts): the number of rows, or the sum of their
@@ -140,6 +148,25 @@ class MonthRows:
             out[p] = np.bincount(self.cols[part], None if weights is None else weights[part], minlength=n)
         return out
 
+
+
+@dataclass(frozen=True)
+class PeriodRows:
+    """Sparse rows of a chunk of periods: each row's ``period`` (0 .. n_periods − 1), account
+    column ``cols``, position ``index`` in the ``MonthRows`` it came from and ``weights`` (None:
+    each row counts 1). A per-account quantity that is a sum over rows (MRR movements, CS
+    events) is summed per segment from its rows directly (``kpis.engine``), so the work follows
+    the rows rather than periods × accounts."""
+
+    period: np.ndarray
+    cols: np.ndarray
+    index: np.ndarray
+    n_periods: int
+    weights: np.ndarray | None = None
+
+    def weighted(self, weights: np.ndarray) -> PeriodRows:
+        """The same rows weighted by ``weights`` (one per row of the ``MonthRows``)."""
+        return PeriodRows(self.period, self.cols, self.index, self.n_periods, weights[self.index])
 
 def accumulate(ufunc: np.ufunc, x: np.ndarray, dtype: np.dtype | type | None = None,
                reverse: bool = False) -> np.ndarray:

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from cs_analysis.config.settings import Settings
 from cs_analysis.core.activity import ActivityCube, build_activity
-from cs_analysis.core.ledger import MOVEMENTS, MonthRows, MrrCube, accumulate, build_cube, sum_by_account
+from cs_analysis.core.ledger import MOVEMENTS, MonthRows, MrrCube, PeriodRows, accumulate, build_cube, sum_by_account
 from cs_analysis.core.periods import Period, latest_fiscal_quarter, months_to_fiscal_year_end, parse_period
 from cs_analysis.core.segments import Segmenter, reference_month
 from cs_analysis.data.dataset import Dataset
@@ -199,7 +199,8 @@ class KpiEngine:
         s = i1 - 1
         moved, amounts = self._movement_rows
         n = len(cube.accounts)
-        sums = {k: moved.totals(i1, i2, n, v) for k, v in amounts.items()}
+        moves = moved.in_periods(i1, i2)  # summed per segment from the rows (most accounts have none)
+        sums = {k: moves.weighted(v) for k, v in amounts.items()}
 
         mrr_s, mrr_e = cube.mrr[s], cube.mrr[i2]
         in_s, in_e = mrr_s > 0, mrr_e > 0
@@ -219,7 +220,7 @@ class KpiEngine:
             min_mrr_of_start=np.where(in_s, np.minimum(mrr_s, mrr_e), 0.0),
             new_mrr=sums["new"], expansion_mrr=sums["expansion"], contraction_mrr=sums["contraction"],
             churned_mrr=sums["churn"], reactivation_mrr=sums["reactivation"],
-            is_new=sums["new_count"] > 0, lost_revenue=sums["lost_revenue"],
+            is_new=sums["new_count"], lost_revenue=sums["lost_revenue"],  # "new" happens once per account
             licenses_start=np.where(in_s, lic_s, 0.0),
             licenses_lost=np.where(in_s, np.maximum(0.0, lic_s - lic_e), 0.0),
             upsell=np.where(in_s, upsell, 0.0), cross_sell=np.where(in_s, cross, 0.0),
@@ -230,8 +231,8 @@ class KpiEngine:
         for key in ("nps_responses", "promoters", "detractors", "tickets_opened", "referral_touchpoints",
                     "objectives_due", "objectives_on_time"):
             if key in act:
-                setattr(q, key, act[key].totals(i1, i2, n))
-        if "objectives_due" in act:
+                setattr(q, key, act[key].in_periods(i1, i2))
+        if "objectives_due" in act:  # open at the period's end (rows from the start: kept per account)
             since_start = np.zeros_like(i2)
             open_at_end = act["objectives_due"].totals(since_start, i2, n) - act["objectives_closed"].totals(since_start, i2, n)
             q.objectives_overdue = np.where(in_e, open_at_end, 0)
@@ -342,6 +343,7 @@ class KpiEngine:
             totals: dict[str, np.ndarray] = {}
             for group, sums_x in zip(groups, sums, strict=True):
                 totals.update(unstack(group, sums_x[i], q))
+            totals.update(_sparse_sums(q.sparse(), codes, len(names)))
             for name, values in q.medians():
                 totals[name] = _group_medians(values, codes, len(names))
             inputs = Inputs(regroup(q, totals), lifetimes[seg_by], self.settings, {})
@@ -392,6 +394,20 @@ class KpiEngine:
         survivors = np.take_along_axis(alive, np.where(valid, start_of, 0)[:, None, :], axis=2)
         cens_counts = np.where(valid[:, None, :], survivors, 0).astype(float)
         return churn_counts, cens_counts
+
+def _sparse_sums(fields: list[tuple[str, PeriodRows]], codes: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Periods × ``k`` segment sums of each field held as rows; fields on the same rows (the
+    MRR movements) share one lookup of their rows' segments."""
+    keys: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # id of a rows' cols → (cols, period·k + segment)
+    out = {}
+    for name, rows in fields:
+        if id(rows.cols) not in keys:
+            seg = codes[rows.period, rows.cols] if codes.ndim == 2 else codes[rows.cols]
+            keys[id(rows.cols)] = (rows.cols, rows.period * k + seg)
+        sums = np.bincount(keys[id(rows.cols)][1], rows.weights, rows.n_periods * k)
+        out[name] = sums.astype(np.float64, copy=False).reshape(rows.n_periods, k)
+    return out
+
 
 def _group_medians(values: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     """Median of the non-missing ``values`` (periods × accounts) per period and segment."""

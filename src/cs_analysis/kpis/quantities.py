@@ -5,6 +5,10 @@ accounts (or, for the fields with a leading axis, rows × periods × accounts: o
 of the period, or per health level). Summed per segment, the same structure holds periods ×
 segments; the KPI formulas of the registry (:mod:`.registry`) read it through :class:`Inputs`.
 
+A per-account field that is a sum over sparse rows (the MRR movements, CS events) may be held
+as :class:`~cs_analysis.core.ledger.PeriodRows` instead of a periods × accounts array: it is then
+summed per segment from its rows (:meth:`Quantities.sparse`).
+
 A field is None when its table is absent (e.g. no ``nps_responses``): a formula that reads it
 is then undefined and its KPI empty, without any check of its own. Adding a KPI over these
 quantities is one registry line; a new quantity is one field here and its computation in
@@ -17,6 +21,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from cs_analysis.core.ledger import PeriodRows
 
 if TYPE_CHECKING:
     from cs_analysis.config.settings import Settings
@@ -37,13 +43,13 @@ class Quantities:
     mrr_end: np.ndarray
     mrr_end_of_start: np.ndarray  # end MRR of the accounts active at the start (NRR)
     min_mrr_of_start: np.ndarray  # min(start, end) MRR of those accounts (GRR)
-    new_mrr: np.ndarray  # the MRR movements summed over the period's months (core.ledger)
-    expansion_mrr: np.ndarray
-    contraction_mrr: np.ndarray
-    churned_mrr: np.ndarray
-    reactivation_mrr: np.ndarray
-    is_new: np.ndarray
-    lost_revenue: np.ndarray  # churned MRR × months left to the fiscal year end
+    new_mrr: np.ndarray | PeriodRows  # the MRR movements summed over the period's months (core.ledger)
+    expansion_mrr: np.ndarray | PeriodRows
+    contraction_mrr: np.ndarray | PeriodRows
+    churned_mrr: np.ndarray | PeriodRows
+    reactivation_mrr: np.ndarray | PeriodRows
+    is_new: np.ndarray | PeriodRows
+    lost_revenue: np.ndarray | PeriodRows  # churned MRR × months left to the fiscal year end
     licenses_start: np.ndarray
     licenses_lost: np.ndarray
     upsell: np.ndarray  # MRR gained on products held at the start
@@ -53,13 +59,13 @@ class Quantities:
     month_base: np.ndarray  # months × …: active at the start of each month of the period
     month_churned: np.ndarray  # months × …: of those, churned in that month
     # CS activity (None without its table)
-    nps_responses: np.ndarray | None = None
-    promoters: np.ndarray | None = None
-    detractors: np.ndarray | None = None
-    tickets_opened: np.ndarray | None = None
-    referral_touchpoints: np.ndarray | None = None
-    objectives_due: np.ndarray | None = None
-    objectives_on_time: np.ndarray | None = None
+    nps_responses: np.ndarray | PeriodRows | None = None
+    promoters: np.ndarray | PeriodRows | None = None
+    detractors: np.ndarray | PeriodRows | None = None
+    tickets_opened: np.ndarray | PeriodRows | None = None
+    referral_touchpoints: np.ndarray | PeriodRows | None = None
+    objectives_due: np.ndarray | PeriodRows | None = None
+    objectives_on_time: np.ndarray | PeriodRows | None = None
     objectives_overdue: np.ndarray | None = None
     referral_candidate: np.ndarray | None = None  # active at the end with a latest NPS of 9–10
     # health at the period's start / end (None without health, or without the rule's data)
@@ -86,9 +92,13 @@ class Quantities:
         out = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is not None and f.metadata != MEDIAN:
+            if value is not None and f.metadata != MEDIAN and not isinstance(value, PeriodRows):
                 out.append((f.name, value if value.ndim == 3 else value[None]))
         return out
+
+    def sparse(self) -> list[tuple[str, PeriodRows]]:
+        """The present fields held as rows, summed per segment from them, in field order."""
+        return [(f.name, v) for f in fields(self) if isinstance(v := getattr(self, f.name), PeriodRows)]
 
     def medians(self) -> list[tuple[str, np.ndarray]]:
         """The present fields reduced by their median per segment (periods × n)."""
