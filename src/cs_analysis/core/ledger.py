@@ -85,6 +85,21 @@ class MrrCube:
         return moves
 
     @cached_property
+    def movement_rows(self) -> MovementRows:
+        """The account-months with a movement (most have none), by month row then account."""
+        moves = self.movements
+        kind = np.zeros(self.mrr.shape, dtype=np.int8)
+        for code, name in enumerate(MOVEMENTS, start=1):  # movements are mutually exclusive
+            kind[moves[name] > 0] = code
+        months, cols = np.nonzero(kind)  # row-major: by month, then account (the index is sorted)
+        code = kind[months, cols] - 1
+        amount = np.zeros(len(months))
+        for c, name in enumerate(MOVEMENTS):
+            at = code == c
+            amount[at] = moves[name][months[at], cols[at]]
+        return MovementRows(months, cols, code, amount)
+
+    @cached_property
     def churn_count(self) -> np.ndarray:
         """Month × account number of churns up to and including each month."""
         return accumulate(np.add, self.movements["churn"] > 0, dtype=np.int32)
@@ -110,6 +125,21 @@ class MrrCube:
 
 
 @dataclass(frozen=True)
+class MovementRows:
+    """The MRR movements as rows, by month row then account column: each row's ``months``,
+    ``cols``, ``code`` (its movement, an index into ``MOVEMENTS``) and ``amount`` (> 0)."""
+
+    months: np.ndarray
+    cols: np.ndarray
+    code: np.ndarray
+    amount: np.ndarray
+
+    def amounts(self, movement: str) -> np.ndarray:
+        """Per row, the amount of ``movement`` (0 on the rows of the other movements)."""
+        return np.where(self.code == MOVEMENTS.index(movement), self.amount, 0.0)
+
+
+@dataclass(frozen=True)
 class MonthRows:
     """Sparse rows on the cube's grid (CS events, MRR movements), sorted by month: ``cols`` is
     each row's account column and ``bounds[m]`` where month ``m``'s rows start (``bounds[-1]``
@@ -122,8 +152,16 @@ class MonthRows:
     @classmethod
     def of(cls, cols: np.ndarray, months: np.ndarray, n_months: int) -> MonthRows:
         """Rows with account columns ``cols`` in month rows ``months`` (0 ≤ month < n_months)."""
-        order = np.argsort(months, kind="stable")
-        return cls(np.searchsorted(months[order], np.arange(n_months + 1)), cols[order])
+        return cls.sorted(cols, months, n_months)[0]
+
+    @classmethod
+    def sorted(cls, cols: np.ndarray, months: np.ndarray, n_months: int) -> tuple[MonthRows, np.ndarray]:
+        """``of``, and the order of the rows it holds (to put per-row values in the same order).
+        The order is stable: a radix sort on 16-bit month keys, several times faster than on
+        wider integers."""
+        keys = months.astype(np.int16) if n_months <= np.iinfo(np.int16).max else months
+        order = np.argsort(keys, kind="stable")
+        return cls(np.searchsorted(months[order], np.arange(n_months + 1)), cols[order]), order
 
     @property
     def months(self) -> np.ndarray:
@@ -288,18 +326,13 @@ def mrr_ledger(cube: MrrCube) -> pd.DataFrame:
     Columns: account_id, month (first day), mrr_prev, mrr, movement, amount. Months without a
     subscription row count as MRR 0; churn is a month with no MRR after an active month.
     """
-    moves = cube.movements
-    kind = np.zeros(cube.mrr.shape, dtype=np.int8)
-    for code, name in enumerate(MOVEMENTS, start=1):  # movements are mutually exclusive
-        kind[moves[name] > 0] = code
-    rows, cols = np.nonzero(kind)  # row-major: by month, then account (the index is sorted)
-    code = kind[rows, cols]
-    amount = sum(moves[name][rows, cols] for name in MOVEMENTS)
+    moved = cube.movement_rows
+    rows, cols = moved.months, moved.cols
     return pd.DataFrame({
         "account_id": cube.accounts.to_numpy()[cols],
         "month": cube.months.to_timestamp().to_numpy()[rows],
         "mrr_prev": np.where(rows > 0, cube.mrr[np.maximum(rows - 1, 0), cols], 0.0),
         "mrr": cube.mrr[rows, cols],
-        "movement": np.asarray(MOVEMENTS, dtype=object)[code - 1],
-        "amount": amount,
+        "movement": np.asarray(MOVEMENTS, dtype=object)[moved.code],
+        "amount": moved.amount,
     })

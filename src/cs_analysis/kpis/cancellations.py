@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from cs_analysis.core.ledger import MrrCube, accumulate
+from cs_analysis.core.ledger import MOVEMENTS, MrrCube, accumulate
 from cs_analysis.core.segments import Segmenter, reference_month
 
 UNKNOWN = "(unknown)"
@@ -32,9 +32,9 @@ def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2
     """Tidy rows (period, segment_by, segment, kpi, value) of the two reason families for the
     periods with month rows ``i1``..``i2`` (``labels``), in total and per segmentation; the
     segments of at most ``chunk_cells`` periods × accounts are held at once."""
-    churn = cube.movements["churn"]
-    months, cols = np.nonzero(churn > 0)
-    amounts = churn[months, cols]
+    moved = cube.movement_rows
+    churn = moved.code == MOVEMENTS.index("churn")
+    months, cols, amounts = moved.months[churn], moved.cols[churn], moved.amount[churn]
     reason_code, reasons = _reason_of(cube, cancellations, months, cols)
     columns = ["period", "segment_by", "segment", "kpi", "value"]
     if not len(reasons):

@@ -140,11 +140,10 @@ class KpiEngine:
     def _movement_rows(self) -> tuple[MonthRows, dict[str, np.ndarray]]:
         """The account-months with a movement (most have none) as ``MonthRows``, and per row
         each movement's amount, the lost revenue to the fiscal year end and the new-account flag."""
-        moves = self.cube.movements
-        months, cols = np.nonzero(np.logical_or.reduce([moves[k] != 0 for k in MOVEMENTS]))
-        rows = MonthRows.of(cols, months, len(self.cube.months))
-        months, cols = rows.months, rows.cols
-        values = {k: moves[k][months, cols] for k in MOVEMENTS}
+        moved = self.cube.movement_rows
+        rows, order = MonthRows.sorted(moved.cols, moved.months, len(self.cube.months))
+        months = moved.months[order]
+        values = {k: moved.amounts(k)[order] for k in MOVEMENTS}
         weight = months_to_fiscal_year_end(self.cube.months, self.settings.fiscal_year_start_month).to_numpy()
         values["lost_revenue"] = values["churn"] * weight[months]
         values["new_count"] = (values["new"] > 0).astype(float)
@@ -280,7 +279,7 @@ class KpiEngine:
         starts = iter(range(0, len(ps), size))
         workers = min(self.workers, -(-len(ps) // size))
         taken = threading.Lock()
-        _ = self.cube.active, self.cube.movements, self.segmenter  # shared by the threads below: built first
+        _ = self.cube.active, self.cube.movement_rows, self.segmenter  # shared by the threads below: built first
         with ThreadPoolExecutor(max(2, workers)) as pool:  # NumPy releases the GIL
             prepared = pool.submit(self._prepare, i1, i2)
             reasons = None

@@ -84,8 +84,7 @@ def build_renewals(contracts: pd.DataFrame, cube: MrrCube, fx: pd.DataFrame | No
     inside = (out["end_row"] >= 0) & (out["end_row"] < len(cube.months)) & (out["col"] >= 0)
     out = out[inside.to_numpy()]
     months, cols = out["end_row"].to_numpy(), out["col"].to_numpy()
-    order = np.argsort(months, kind="stable")
-    rows = MonthRows(np.searchsorted(months[order], np.arange(len(cube.months) + 1)), cols[order])
+    rows, order = MonthRows.sorted(cols, months, len(cube.months))
     pick = out.iloc[order]
     due = pick["due_arr"].to_numpy()
     known = pick["known"].to_numpy()
