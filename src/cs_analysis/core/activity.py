@@ -51,8 +51,9 @@ def build_activity(dataset: Dataset, cube: MrrCube) -> ActivityCube:
 
     tp = dataset.touchpoints
     if tp is not None and "kind" in tp.columns:
-        ref = tp[tp["kind"].eq("referral").fillna(False).astype(bool)]
-        events["referral_touchpoints"] = _event_rows(cube, cube.account_columns(ref["account_id"]), cube.month_rows(ref["date"]))
+        referral = tp["kind"].eq("referral").to_numpy(dtype=bool, na_value=False)  # only the columns read
+        events["referral_touchpoints"] = _event_rows(cube, cube.account_columns(tp["account_id"][referral]),
+                                                     cube.month_rows(tp["date"][referral]))
 
     plans = dataset.success_plans
     if plans is not None:

@@ -27,9 +27,10 @@ class MrrCube:
     selecting months is a contiguous row copy.
 
     ``accounts``: sorted account ids (columns of the account-level arrays); ``months``: monthly
-    ``PeriodIndex`` from the first to the last month of data (rows). ``pair_mrr`` /
-    ``pair_licenses`` have one column per (account, product) pair seen, sorted by account;
-    ``pair_account`` maps each pair to its account column, ``pair_product`` names its product.
+    ``PeriodIndex`` from the first to the last month of data (rows). ``pair_mrr`` has one
+    column per (account, product) pair seen, sorted by account; ``pair_account`` maps each pair
+    to its account column, ``pair_product`` names its product. ``licenses``: month × account
+    licenses summed over products.
     """
 
     accounts: pd.Index
@@ -37,7 +38,7 @@ class MrrCube:
     pair_account: np.ndarray
     pair_product: np.ndarray
     pair_mrr: np.ndarray
-    pair_licenses: np.ndarray
+    licenses: np.ndarray
 
     def require_day(self, day: pd.Timestamp, what: str = "as-of date") -> None:
         """A :class:`HistoryError` unless ``day`` falls in a month of the data."""
@@ -53,11 +54,6 @@ class MrrCube:
     def mrr(self) -> np.ndarray:
         """Month × account total MRR (0 where nothing was billed)."""
         return sum_by_account(self.pair_mrr, self.pair_account, len(self.accounts))
-
-    @cached_property
-    def licenses(self) -> np.ndarray:
-        """Month × account licenses summed over products."""
-        return sum_by_account(self.pair_licenses, self.pair_account, len(self.accounts))
 
     @cached_property
     def active(self) -> np.ndarray:
@@ -206,6 +202,11 @@ class PeriodRows:
         """The same rows weighted by ``weights`` (one per row of the ``MonthRows``)."""
         return PeriodRows(self.period, self.cols, self.index, self.n_periods, weights[self.index])
 
+    def per_account(self, n: int) -> np.ndarray:
+        """The sums per account (periods × ``n`` accounts), laid out densely."""
+        sums = np.bincount(self.period * n + self.cols, self.weights, self.n_periods * n)
+        return sums.reshape(self.n_periods, n)
+
 def accumulate(ufunc: np.ufunc, x: np.ndarray, dtype: np.dtype | type | None = None,
                reverse: bool = False) -> np.ndarray:
     """``ufunc.accumulate(x, axis=0)`` (backwards with ``reverse``), one month row at a time.
@@ -306,16 +307,18 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index,
     pair_codes, pair_keys = _sorted_codes(pair_key, len(accounts) * len(products))
     n_months = (last - first).n + 1
     pair_mrr = np.zeros((n_months, len(pair_keys)))
-    pair_lic = np.zeros((n_months, len(pair_keys)))
     pair_mrr[month_row, pair_codes] = subscriptions["mrr"].to_numpy(dtype=float)
-    pair_lic[month_row, pair_codes] = subscriptions["licenses"].to_numpy(dtype=float)
+    # licenses are only read per account: summed straight into the month × account grid (one
+    # row per account, month and product, a key of the contract)
+    cell = month_row * len(accounts) + acc
+    licenses = np.bincount(cell, subscriptions["licenses"].to_numpy(dtype=float), n_months * len(accounts))
     return MrrCube(
         accounts=accounts,
         months=pd.period_range(first, last, freq="M"),
         pair_account=(pair_keys // len(products)).astype(np.intp),
         pair_product=np.asarray(products)[pair_keys % len(products)],
         pair_mrr=pair_mrr,
-        pair_licenses=pair_lic,
+        licenses=licenses.reshape(n_months, len(accounts)),
     )
 
 

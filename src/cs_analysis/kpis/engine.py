@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from cs_analysis.config.settings import Settings
 from cs_analysis.core.activity import ActivityCube, build_activity
-from cs_analysis.core.ledger import MOVEMENTS, MonthRows, MrrCube, PeriodRows, accumulate, build_cube, sum_by_account
+from cs_analysis.core.ledger import MOVEMENTS, MonthRows, MrrCube, PeriodRows, accumulate, build_cube
 from cs_analysis.core.periods import Period, latest_fiscal_quarter, months_to_fiscal_year_end, parse_period
 from cs_analysis.core.segments import Segmenter, reference_month
 from cs_analysis.data.dataset import Dataset
@@ -203,10 +203,7 @@ class KpiEngine:
 
         mrr_s, mrr_e = cube.mrr[s], cube.mrr[i2]
         in_s, in_e = mrr_s > 0, mrr_e > 0
-        ps, pe = cube.pair_mrr[s], cube.pair_mrr[i2]
-        upsell, cross = sum_by_account(np.concatenate([np.where(ps > 0, np.maximum(0, pe - ps), 0),
-                                                       np.where(ps == 0, pe, 0)]), cube.pair_account, n
-                                       ).reshape(2, len(i1), n)
+        upsell, cross = self._pair_gains(s, i2, in_s)
         lic_s, lic_e = cube.licenses[s], cube.licenses[i2]
         active = cube.active
         months = np.arange(int((i2 - i1).max()) + 1)[:, None]  # each month of the periods, for the mean
@@ -222,8 +219,7 @@ class KpiEngine:
             is_new=sums["new_count"], lost_revenue=sums["lost_revenue"],  # "new" happens once per account
             licenses_start=np.where(in_s, lic_s, 0.0),
             licenses_lost=np.where(in_s, np.maximum(0.0, lic_s - lic_e), 0.0),
-            upsell=np.where(in_s, upsell, 0.0), cross_sell=np.where(in_s, cross, 0.0),
-            upsold=in_s & (upsell > 0), cross_sold=in_s & (cross > 0),
+            upsell=upsell, cross_sell=cross, upsold=upsell.per_account(n) > 0, cross_sold=cross.per_account(n) > 0,
             month_base=active[t - 1] & inside, month_churned=active[t - 1] & ~active[t] & inside,
         )
         act = self.activity.events
@@ -243,6 +239,21 @@ class KpiEngine:
         if self.with_health:
             self._add_health(q, i1, i2)
         return q
+
+    def _pair_gains(self, start: np.ndarray, end: np.ndarray, in_start: np.ndarray) -> tuple[PeriodRows, PeriodRows]:
+        """Rows of the (account, product) pairs whose MRR changed from each period's start month
+        to its end month, of accounts active at the start: weighted by the upsell (the gain on a
+        product held at the start) and by the cross-sell (the MRR of a product new to it)."""
+        cube = self.cube
+        before, after = cube.pair_mrr[start], cube.pair_mrr[end]
+        period, pair = np.nonzero(before != after)  # most pairs keep their MRR
+        cols = cube.pair_account[pair]
+        keep = in_start[period, cols]
+        period, pair, cols = period[keep], pair[keep], cols[keep]
+        before, after = before[period, pair], after[period, pair]
+        rows = PeriodRows(period, cols, pair, len(start))
+        return (replace(rows, weights=np.where(before > 0, np.maximum(0, after - before), 0.0)),
+                replace(rows, weights=np.where(before == 0, after, 0.0)))
 
     def _add_health(self, q: Quantities, i1: np.ndarray, i2: np.ndarray) -> None:
         """Health quantities at each period's start and end, periods × accounts."""

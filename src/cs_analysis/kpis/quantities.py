@@ -52,8 +52,8 @@ class Quantities:
     lost_revenue: np.ndarray | PeriodRows  # churned MRR × months left to the fiscal year end
     licenses_start: np.ndarray
     licenses_lost: np.ndarray
-    upsell: np.ndarray  # MRR gained on products held at the start
-    cross_sell: np.ndarray  # MRR of products new to an account active at the start
+    upsell: np.ndarray | PeriodRows  # MRR gained on products held at the start
+    cross_sell: np.ndarray | PeriodRows  # MRR of products new to an account active at the start
     upsold: np.ndarray
     cross_sold: np.ndarray
     month_base: np.ndarray  # months × …: active at the start of each month of the period
