@@ -15,45 +15,55 @@ segment:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from cs_analysis.core.ledger import MOVEMENTS, MrrCube, accumulate
-from cs_analysis.core.segments import Segmenter, reference_month
 
 UNKNOWN = "(unknown)"
 FAMILIES = ("churned_mrr_by_reason", "churned_accounts_by_reason")
 
 
-def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2: np.ndarray,
-                  segmenter: Segmenter, segmentations: Sequence[str], labels: Sequence[str],
-                  chunk_cells: int) -> pd.DataFrame:
-    """Tidy rows (period, segment_by, segment, kpi, value) of the two reason families for the
-    periods with month rows ``i1``..``i2`` (``labels``), in total and per segmentation; the
-    segments of at most ``chunk_cells`` periods × accounts are held at once."""
+@dataclass(frozen=True)
+class ChurnMovements:
+    """The churn movements (by month row, then account column), each with its churned MRR and
+    the code of its reason in ``reasons`` (UNKNOWN last, when some have none)."""
+
+    months: np.ndarray
+    cols: np.ndarray
+    amounts: np.ndarray
+    reason_code: np.ndarray
+    reasons: list[str]
+
+
+Part = tuple[str, str, np.ndarray, np.ndarray, np.ndarray]  # period, segment_by, segments, kpis, values
+
+
+def churn_movements(cube: MrrCube, cancellations: pd.DataFrame) -> ChurnMovements:
+    """Every churn movement of the cube with the reason of its cancellation."""
     moved = cube.movement_rows
     churn = moved.code == MOVEMENTS.index("churn")
     months, cols, amounts = moved.months[churn], moved.cols[churn], moved.amount[churn]
     reason_code, reasons = _reason_of(cube, cancellations, months, cols)
-    columns = ["period", "segment_by", "segment", "kpi", "value"]
-    if not len(reasons):
-        return pd.DataFrame(columns=columns)
+    return ChurnMovements(months, cols, amounts, reason_code, reasons)
+
+
+def reason_parts(churns: ChurnMovements, cube: MrrCube, i1: np.ndarray, i2: np.ndarray,
+                 segments: Sequence[tuple[str, np.ndarray, list[str]]], labels: Sequence[str]) -> list[Part]:
+    """The two reason families of the periods with month rows ``i1``..``i2`` (``labels``), in
+    total and per segmentation: ``segments`` holds (segment_by, each account's segment code
+    (accounts, or periods × accounts), segment names). :func:`reason_frame` makes them rows."""
+    months, cols, amounts, reason_code = churns.months, churns.cols, churns.amounts, churns.reason_code
+    r = len(churns.reasons)
+    if not r:
+        return []
     active = cube.active
-    i1, i2 = np.asarray(i1), np.asarray(i2)
-    chunk = max(1, chunk_cells // max(1, len(cube.accounts)))  # periods whose segments are read at once
-    codes_of: dict[str, np.ndarray] = {}
-    names_of: dict[str, list[str]] = {}
-    r = len(reasons)
-    kpi_names = {family: np.array([f"{family}:{reason}" for reason in reasons], dtype=object) for family in FAMILIES}
-    parts: list[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]] = []  # period, by, segment, kpi, value
+    kpi_names = {family: np.array([f"{family}:{reason}" for reason in churns.reasons], dtype=object)
+                 for family in FAMILIES}
+    parts: list[Part] = []
     for p, (m1, m2) in enumerate(zip(i1, i2, strict=True)):
-        if p % chunk == 0:  # the segments of the next chunk of periods (periods × accounts)
-            refs = reference_month(cube, i1[p:p + chunk], i2[p:p + chunk])
-            codes_of.clear()
-            for by in segmentations:
-                codes, names_of[by] = segmenter.codes(by, refs)
-                codes_of[by] = codes
         in_period = (months >= m1) & (months <= m2)
         ev_cols, ev_amount, ev_reason = cols[in_period], amounts[in_period], reason_code[in_period]
         ev_month = months[in_period]
@@ -63,9 +73,8 @@ def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2
         last[ev_cols[order]] = ev_reason[order]  # the reason of each account's last churn in the period
         acc_reason = np.where(churned, last, -1)
         have = acc_reason >= 0
-        for by in segmentations:
-            codes, names = codes_of[by], names_of[by]
-            codes = codes[p % chunk] if codes.ndim == 2 else codes
+        for by, codes, names in segments:
+            codes = codes[p] if codes.ndim == 2 else codes
             k = len(names)
             mrr = np.bincount(codes[ev_cols] * r + ev_reason, ev_amount, k * r).reshape(k, r)
             counts = np.bincount(codes[have] * r + acc_reason[have], None, k * r).reshape(k, r)
@@ -73,10 +82,15 @@ def churn_reasons(cube: MrrCube, cancellations: pd.DataFrame, i1: np.ndarray, i2
             segment = np.asarray(names, dtype=object)[seg]
             for family, values in zip(FAMILIES, (mrr, counts), strict=True):
                 parts.append((labels[p], by, segment, kpi_names[family][rea], values[seg, rea].astype(float)))
+    return parts
+
+
+def reason_frame(parts: Sequence[Part]) -> pd.DataFrame:
+    """Tidy rows (period, segment_by, segment, kpi, value) of :func:`reason_parts`, in order."""
     sizes = [len(part[2]) for part in parts]
     if not sum(sizes):
-        return pd.DataFrame(columns=columns)
-    return pd.DataFrame({  # one frame of every period's rows, in the order they were made
+        return pd.DataFrame(columns=["period", "segment_by", "segment", "kpi", "value"])
+    return pd.DataFrame({
         "period": np.repeat(np.array([part[0] for part in parts], dtype=object), sizes),
         "segment_by": np.repeat(np.array([part[1] for part in parts], dtype=object), sizes),
         "segment": np.concatenate([part[2] for part in parts]),

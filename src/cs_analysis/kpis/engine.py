@@ -27,7 +27,7 @@ from cs_analysis.core.segments import Segmenter, reference_month
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import DataError, HistoryError
 from cs_analysis.health.scorer import HealthScorer
-from cs_analysis.kpis.cancellations import churn_reasons
+from cs_analysis.kpis.cancellations import ChurnMovements, Part, churn_movements, reason_frame, reason_parts
 from cs_analysis.kpis.quantities import LEVELS_DESC, Inputs, Quantities, Unavailable, regroup, stack, unstack
 from cs_analysis.kpis.registry import ACTIVITY, COLUMNS, KPIS, lookup
 from cs_analysis.kpis.renewals import Renewals, build_renewals
@@ -131,6 +131,12 @@ class KpiEngine:
         if contracts is None:
             return None
         return build_renewals(contracts, self.cube, self.dataset.fx_rates, self.settings.currency)
+
+    @cached_property
+    def _churns(self) -> ChurnMovements | None:
+        """The churn movements with their cancellation reasons (None without cancellations)."""
+        cancellations = self.dataset.cancellations
+        return None if cancellations is None else churn_movements(self.cube, cancellations)
 
     @cached_property
     def segmenter(self) -> Segmenter:
@@ -293,10 +299,6 @@ class KpiEngine:
         _ = self.cube.active, self.cube.movement_rows, self.segmenter  # shared by the threads below: built first
         with ThreadPoolExecutor(max(2, workers)) as pool:  # NumPy releases the GIL
             prepared = pool.submit(self._prepare, i1, i2)
-            reasons = None
-            if self.dataset.cancellations is not None:  # churn by cancellation reason (kpis.cancellations)
-                reasons = pool.submit(churn_reasons, self.cube, self.dataset.cancellations, i1, i2, self.segmenter,
-                                      segmentations, [p.label for p in ps], CHUNK_CELLS)
             # survival lifetimes: cohorts are segmented as they were when they started (no
             # survivorship bias), so one batch of fits covers every segmentation and period
             lifetimes = self._lifetimes(segmentations, i2)
@@ -304,7 +306,7 @@ class KpiEngine:
 
             # each worker takes the next chunk of periods until none is left, reusing its buffers;
             # BLAS then gets one thread per worker
-            def work() -> list[tuple[int, pd.DataFrame]]:
+            def work() -> list[tuple[int, tuple[pd.DataFrame, list[Part]]]]:
                 buffers: dict[type, np.ndarray] = {}
                 done = []
                 while True:
@@ -318,24 +320,25 @@ class KpiEngine:
             with threadpool_limits(1 if workers > 1 else None, user_api="blas"):
                 chunks = [pool.submit(work) for _ in range(workers)]
                 done = sorted((c for chunk in chunks for c in chunk.result()), key=lambda c: c[0])
-            frames = [frame for _, frame in done]  # back in period order
-            if reasons is not None:
-                frames.append(reasons.result())
+        frames = [frame for _, (frame, _) in done]  # back in period order
+        if self._churns is not None:  # churn by cancellation reason (kpis.cancellations), after the rest
+            frames.append(reason_frame([part for _, (_, parts) in done for part in parts]))
         return _tidy(pd.concat(frames, ignore_index=True))
 
     def _prepare(self, i1: np.ndarray, i2: np.ndarray) -> None:
         """Compute the shared arrays (and health snapshots) the chunks read, before they run
         side by side."""
         cube = self.cube
-        _ = cube.mrr, cube.licenses, cube.next_active, self._movement_rows, self.activity, self._renewals
+        _ = cube.mrr, cube.next_active, self._movement_rows, self.activity, self._renewals, self._churns
         if self.with_health:
             for row in sorted({*(i1 - 1).tolist(), *i2.tolist()}):
                 self._health_at(row)
 
     def _kpis_chunk(self, ps: list[Period], segmentations: list[str], lifetimes: dict[str, np.ndarray],
-                    buffers: dict[type, np.ndarray]) -> pd.DataFrame:
-        """KPIs of ``ps`` (one chunk of periods); ``buffers`` hold the stacked quantities from one
-        chunk to the next of the same worker."""
+                    buffers: dict[type, np.ndarray]) -> tuple[pd.DataFrame, list[Part]]:
+        """KPIs of ``ps`` (one chunk of periods), and the parts of its churn by reason (none
+        without cancellations); ``buffers`` hold the stacked quantities from one chunk to the
+        next of the same worker."""
         i1, i2 = self._columns(ps)
         q = self._quantities(i1, i2)
         parts = q.summed()
@@ -348,7 +351,7 @@ class KpiEngine:
         sums = _group_sums(stacks, segments)
         if any(x.dtype == np.float32 and np.abs(g).max(initial=0) >= 2**24 for x, gs in zip(stacks, sums, strict=True) for g in gs):
             sums = _group_sums([x.astype(np.float64) for x in stacks], segments)  # beyond float32's exact range
-        frames = []
+        frames, labels = [], [p.label for p in ps]
         for i, (seg_by, codes, names) in enumerate(segs):
             totals: dict[str, np.ndarray] = {}
             for group, sums_x in zip(groups, sums, strict=True):
@@ -357,8 +360,9 @@ class KpiEngine:
             for name, values in q.medians():
                 totals[name] = _group_medians(values, codes, len(names))
             inputs = Inputs(regroup(q, totals), lifetimes[seg_by], self.settings, {})
-            frames.append(_long(_evaluate(inputs), [p.label for p in ps], seg_by, names))
-        return pd.concat(frames, ignore_index=True)
+            frames.append(_long(_evaluate(inputs), labels, seg_by, names))
+        reasons = [] if self._churns is None else reason_parts(self._churns, self.cube, i1, i2, segs, labels)
+        return pd.concat(frames, ignore_index=True), reasons
 
     def _lifetimes(self, segmentations: Sequence[str], ends: np.ndarray) -> dict[str, np.ndarray]:
         """Per segmentation, periods × segments (each account in its segment when it started):
