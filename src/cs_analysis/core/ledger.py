@@ -8,6 +8,7 @@ happened before the data began is unknown (docs/kpis.md).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -67,33 +68,34 @@ class MrrCube:
         return accumulate(np.minimum, rows, reverse=True)
 
     @cached_property
-    def movements(self) -> dict[str, np.ndarray]:
-        """Month × account amounts of each movement (row 0, the opening month, is all 0)."""
+    def movement_rows(self) -> MovementRows:
+        """The account-months with a movement (most have none), by month row then account; the
+        opening month (row 0) has none. The one place movements are classified."""
         cur, prev = self.mrr[1:], self.mrr[:-1]
         on, was = cur > 0, prev > 0
         seen_before = accumulate(np.logical_or, self.active)[:-1]
-        moves = {k: np.zeros(self.mrr.shape) for k in MOVEMENTS}
-        np.copyto(moves["new"][1:], cur, where=on & ~seen_before)
-        np.subtract(cur, prev, out=moves["expansion"][1:], where=on & was & (cur > prev))
-        np.subtract(prev, cur, out=moves["contraction"][1:], where=on & was & (cur < prev))
-        np.copyto(moves["churn"][1:], prev, where=was & ~on)
-        np.copyto(moves["reactivation"][1:], cur, where=on & ~was & seen_before)
-        return moves
-
-    @cached_property
-    def movement_rows(self) -> MovementRows:
-        """The account-months with a movement (most have none), by month row then account."""
-        moves = self.movements
         kind = np.zeros(self.mrr.shape, dtype=np.int8)
-        for code, name in enumerate(MOVEMENTS, start=1):  # movements are mutually exclusive
-            kind[moves[name] > 0] = code
+        later = kind[1:]  # movements are mutually exclusive: codes 1.. in MOVEMENTS order
+        later[on & ~seen_before] = 1
+        later[on & was & (cur > prev)] = 2
+        later[on & was & (cur < prev)] = 3
+        later[was & ~on] = 4
+        later[on & ~was & seen_before] = 5
         months, cols = np.nonzero(kind)  # row-major: by month, then account (the index is sorted)
         code = kind[months, cols] - 1
-        amount = np.zeros(len(months))
-        for c, name in enumerate(MOVEMENTS):
-            at = code == c
-            amount[at] = moves[name][months[at], cols[at]]
+        now, before = self.mrr[months, cols], self.mrr[months - 1, cols]
+        amount = np.select([code == 1, code == 2, code == 3], [now - before, before - now, before], now)
         return MovementRows(months, cols, code, amount)
+
+    @cached_property
+    def movements(self) -> dict[str, np.ndarray]:
+        """Month × account amounts of each movement (row 0, the opening month, is all 0)."""
+        moved = self.movement_rows
+        moves = {k: np.zeros(self.mrr.shape) for k in MOVEMENTS}
+        for code, name in enumerate(MOVEMENTS):
+            at = moved.code == code
+            moves[name][moved.months[at], moved.cols[at]] = moved.amount[at]
+        return moves
 
     @cached_property
     def churn_count(self) -> np.ndarray:
@@ -285,8 +287,6 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index,
     its first month through its last, widened to ``since`` .. ``through`` when given (derived
     from contracts: the history runs from the first contract, trials included, to the as-of
     month, though the first or last months may hold no MRR)."""
-    accounts = pd.Index(np.sort(pd.unique(pd.Series(account_ids, dtype="str")).astype(object)),
-                        name="account_id")
     if subscriptions.empty:
         raise DataError("subscriptions: no rows, so there is no MRR to analyse")
     month = subscriptions["month"]
@@ -296,22 +296,33 @@ def build_cube(subscriptions: pd.DataFrame, account_ids: pd.Series | pd.Index,
         last = through
     if since is not None and since < first:
         first = since
-    month_row = month_offsets(month, first)
-    acc = _index_in(_arrow_strings(subscriptions["account_id"]), _arrow_strings(accounts))
-    if (acc < 0).any():
-        raise DataError("subscriptions: account_id not in accounts")
-    prod_codes, products = pd.factorize(subscriptions["product"], sort=True)
-    pair_key = acc.astype(np.int64)
-    pair_key *= len(products)
-    pair_key += prod_codes
-    pair_codes, pair_keys = _sorted_codes(pair_key, len(accounts) * len(products))
     n_months = (last - first).n + 1
-    pair_mrr = np.zeros((n_months, len(pair_keys)))
-    pair_mrr[month_row, pair_codes] = subscriptions["mrr"].to_numpy(dtype=float)
-    # licenses are only read per account: summed straight into the month × account grid (one
-    # row per account, month and product, a key of the contract)
-    cell = month_row * len(accounts) + acc
-    licenses = np.bincount(cell, subscriptions["licenses"].to_numpy(dtype=float), n_months * len(accounts))
+
+    def account_columns() -> tuple[pd.Index, np.ndarray]:
+        ids = pc.unique(_arrow_strings(pd.Series(account_ids, copy=False)))
+        ids = ids.take(pc.sort_indices(ids))  # code point order, as Python sorts text
+        return pd.Index(ids.to_numpy(zero_copy_only=False), dtype=object, name="account_id"), \
+            _index_in(_arrow_strings(subscriptions["account_id"]), ids)
+
+    # the two halves are hash lookups and array passes that release the GIL: side by side
+    with ThreadPoolExecutor(2) as pool:
+        looked_up = pool.submit(account_columns)
+        prod_codes, products = pd.factorize(subscriptions["product"], sort=True)
+        month_row = month_offsets(month, first)
+        accounts, acc = looked_up.result()
+        if (acc < 0).any():
+            raise DataError("subscriptions: account_id not in accounts")
+        pair_key = acc.astype(np.int64)
+        pair_key *= len(products)
+        pair_key += prod_codes
+        pair_codes, pair_keys = _sorted_codes(pair_key, len(accounts) * len(products))
+        pair_mrr = np.zeros((n_months, len(pair_keys)))
+        filled = pool.submit(pair_mrr.__setitem__, (month_row, pair_codes), subscriptions["mrr"].to_numpy(dtype=float))
+        # licenses are only read per account: summed straight into the month × account grid (one
+        # row per account, month and product, a key of the contract)
+        cell = month_row * len(accounts) + acc
+        licenses = np.bincount(cell, subscriptions["licenses"].to_numpy(dtype=float), n_months * len(accounts))
+        filled.result()
     return MrrCube(
         accounts=accounts,
         months=pd.period_range(first, last, freq="M"),

@@ -159,11 +159,12 @@ class KpiEngine:
     def _cohorts(self) -> tuple[np.ndarray, np.ndarray]:
         """Per account: month row of its first MRR (−1 if active in the opening month or never,
         i.e. left-truncated or absent) and of its first churn after that (−1 if none)."""
-        moves = self.cube.movements
-        started = moves["new"] > 0
-        start = np.where(started.any(axis=0), np.argmax(started, axis=0), -1)
-        churn = moves["churn"] > 0
-        first_churn = np.where(churn.any(axis=0), np.argmax(churn, axis=0), -1)
+        moved = self.cube.movement_rows  # by month, so an account's first row is its earliest
+        start, first_churn = np.full((2, len(self.cube.accounts)), -1)
+        for out, movement in ((start, "new"), (first_churn, "churn")):
+            at = moved.code == MOVEMENTS.index(movement)
+            cols, first = np.unique(moved.cols[at], return_index=True)
+            out[cols] = moved.months[at][first]
         return start, first_churn
 
     def period(self, period: str | Period) -> Period:
@@ -298,11 +299,12 @@ class KpiEngine:
         taken = threading.Lock()
         _ = self.cube.active, self.cube.movement_rows, self.segmenter  # shared by the threads below: built first
         with ThreadPoolExecutor(max(2, workers)) as pool:  # NumPy releases the GIL
-            prepared = pool.submit(self._prepare, i1, i2)
+            prepared = [pool.submit(lambda: self.activity), pool.submit(self._prepare, i1, i2)]
             # survival lifetimes: cohorts are segmented as they were when they started (no
             # survivorship bias), so one batch of fits covers every segmentation and period
             lifetimes = self._lifetimes(segmentations, i2)
-            prepared.result()
+            for task in prepared:
+                task.result()
 
             # each worker takes the next chunk of periods until none is left, reusing its buffers;
             # BLAS then gets one thread per worker
@@ -326,10 +328,10 @@ class KpiEngine:
         return _tidy(pd.concat(frames, ignore_index=True))
 
     def _prepare(self, i1: np.ndarray, i2: np.ndarray) -> None:
-        """Compute the shared arrays (and health snapshots) the chunks read, before they run
-        side by side."""
+        """Compute the shared arrays (and health snapshots) the chunks read, other than the
+        activity (computed beside it), before the chunks run side by side."""
         cube = self.cube
-        _ = cube.mrr, cube.next_active, self._movement_rows, self.activity, self._renewals, self._churns
+        _ = cube.mrr, cube.next_active, self._movement_rows, self._renewals, self._churns
         if self.with_health:
             for row in sorted({*(i1 - 1).tolist(), *i2.tolist()}):
                 self._health_at(row)

@@ -39,15 +39,19 @@ def _sbg_terms(x: np.ndarray, churned: np.ndarray, censored: np.ndarray) -> tupl
 
     ll = ((c * special.betaln(a + 1, b + tc - 1)).sum(1, keepdims=True)
           + (s * special.betaln(a, b + t)).sum(1, keepdims=True) - total * special.betaln(a, b))
-    psi, tri = special.digamma, special.polygamma
+    psi = special.digamma
+
+    def tri(z: np.ndarray) -> np.ndarray:  # trigamma: polygamma(1, z) is 1.0 · 1.0 · ζ(2, z), without its digamma
+        return special.zeta(2, z)
+
     g_a = (c * psi(a + 1)).sum(1, keepdims=True) + (s * psi(a)).sum(1, keepdims=True) \
         - sums(psi, a + b + tc, a + b + t) - total * (psi(a) - psi(a + b))
     g_b = sums(psi, b + tc - 1, b + t) - sums(psi, a + b + tc, a + b + t) - total * (psi(b) - psi(a + b))
-    t_ab = sums(lambda z: tri(1, z), a + b + tc, a + b + t)
-    h_aa = (c * tri(1, a + 1)).sum(1, keepdims=True) + (s * tri(1, a)).sum(1, keepdims=True) \
-        - t_ab - total * (tri(1, a) - tri(1, a + b))
-    h_bb = sums(lambda z: tri(1, z), b + tc - 1, b + t) - t_ab - total * (tri(1, b) - tri(1, a + b))
-    h_ab = -t_ab + total * tri(1, a + b)
+    t_ab = sums(tri, a + b + tc, a + b + t)
+    h_aa = (c * tri(a + 1)).sum(1, keepdims=True) + (s * tri(a)).sum(1, keepdims=True) \
+        - t_ab - total * (tri(a) - tri(a + b))
+    h_bb = sums(tri, b + tc - 1, b + t) - t_ab - total * (tri(b) - tri(a + b))
+    h_ab = -t_ab + total * tri(a + b)
     grad = np.hstack([a * g_a, b * g_b])
     hess = np.stack([np.hstack([a * a * h_aa + a * g_a, a * b * h_ab]),
                      np.hstack([a * b * h_ab, b * b * h_bb + b * g_b])], axis=1)
