@@ -471,10 +471,13 @@ def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
     units = {name: lookup(name).unit for name in frame["kpi"].unique()}
     is_count = frame["kpi"].map(units).eq("count").to_numpy()
     frame = frame.copy()
-    frame["value"] = pd.Series([
-        None if not np.isfinite(x) else int(round(x)) if count else float(x)
-        for x, count in zip(frame["value"].to_numpy(dtype=float), is_count, strict=True)
-    ], index=frame.index, dtype=object)
+    x = frame["value"].to_numpy(dtype=float)
+    finite = np.isfinite(x)
+    value = x.astype(object)  # Python floats
+    counts = finite & is_count
+    value[counts] = np.rint(x[counts]).astype(np.int64).astype(object)  # Python ints (round half to even, as round)
+    value[~finite] = None
+    frame["value"] = pd.Series(value, index=frame.index, dtype=object)
     return frame[COLUMNS]
 
 

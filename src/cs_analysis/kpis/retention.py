@@ -44,10 +44,17 @@ def _sbg_terms(x: np.ndarray, churned: np.ndarray, censored: np.ndarray) -> tupl
     def tri(z: np.ndarray) -> np.ndarray:  # trigamma: polygamma(1, z) is 1.0 · 1.0 · ζ(2, z), without its digamma
         return special.zeta(2, z)
 
+    # ψ and ψ' at α + β + t serve the churned (t ≥ 1) and the censored terms of both gradients
+    ab_t = a + b + t
+
+    def sums_at(values: np.ndarray) -> np.ndarray:  # Σ_t c_t values_t (t ≥ 1) + Σ_t s_t values_t
+        return (c * values[:, 1:]).sum(1, keepdims=True) + (s * values).sum(1, keepdims=True)
+
+    psi_ab = sums_at(psi(ab_t))
     g_a = (c * psi(a + 1)).sum(1, keepdims=True) + (s * psi(a)).sum(1, keepdims=True) \
-        - sums(psi, a + b + tc, a + b + t) - total * (psi(a) - psi(a + b))
-    g_b = sums(psi, b + tc - 1, b + t) - sums(psi, a + b + tc, a + b + t) - total * (psi(b) - psi(a + b))
-    t_ab = sums(tri, a + b + tc, a + b + t)
+        - psi_ab - total * (psi(a) - psi(a + b))
+    g_b = sums(psi, b + tc - 1, b + t) - psi_ab - total * (psi(b) - psi(a + b))
+    t_ab = sums_at(tri(ab_t))
     h_aa = (c * tri(a + 1)).sum(1, keepdims=True) + (s * tri(a)).sum(1, keepdims=True) \
         - t_ab - total * (tri(a) - tri(a + b))
     h_bb = sums(tri, b + tc - 1, b + t) - t_ab - total * (tri(b) - tri(a + b))
