@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import dataset_from
 from cs_analysis.config.settings import Settings
-from cs_analysis.core.ledger import MonthRows, _sorted_codes, accumulate, build_cube, month_offsets, mrr_ledger
+from cs_analysis.core.ledger import (
+    MonthRows,
+    _index_in,
+    _short_text_keys,
+    _sorted_codes,
+    accumulate,
+    build_cube,
+    month_offsets,
+    mrr_ledger,
+)
 from cs_analysis.core.periods import Period
 from cs_analysis.errors import DataError
 from cs_analysis.kpis.engine import KpiEngine
@@ -126,6 +137,36 @@ def test_sorted_codes_equal_factorize(keys, size_extra):
     expected_codes, expected_uniques = pd.factorize(keys, sort=True)
     np.testing.assert_array_equal(codes, expected_codes)
     np.testing.assert_array_equal(uniques, expected_uniques)
+
+
+# ids short enough for one integer key (≤ 8 bytes), longer ones, multi-byte text, NUL bytes, ""
+_ids = st.text(st.sampled_from(["a", "b", "é", "日", "\x00", "7"]), max_size=5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(known=st.lists(_ids, unique=True, max_size=12), asked=st.lists(st.one_of(st.none(), _ids), max_size=30),
+       large=st.booleans(), sliced=st.booleans())
+@example(known=["a"], asked=["a\x00", "a"], large=False, sliced=False)  # a NUL must not pad to a known id
+def test_index_in_equals_arrow(known, asked, large, sliced):
+    """The id lookup (one integer per short id, else Arrow's hash) gives Arrow's index_in: the
+    position in the set, −1 when absent or missing; on string and large_string, sliced arrays."""
+    kind = pa.large_string() if large else pa.string()
+    value_set, values = pa.array(known, type=pa.string()), pa.array(["x", *asked, "y"], type=kind)
+    if sliced:
+        values = values.slice(1, len(asked))
+    expected = pc.fill_null(pc.index_in(values, value_set=value_set.cast(kind)), -1).to_numpy()
+    np.testing.assert_array_equal(_index_in(values, value_set), expected)
+
+
+def test_short_text_keys_only_when_one_to_one():
+    """A key is the text's bytes, zero-padded: used only when no string is over 8 bytes or holds
+    a NUL (else "a" and "a\\0" would share one)."""
+    keys = _short_text_keys(pa.array(["A000001", "A2", "", "日本"]))
+    assert keys is not None and len(set(keys.tolist())) == 4
+    assert _short_text_keys(pa.array(["a", "a\x00"])) is None
+    assert _short_text_keys(pa.array(["123456789"])) is None  # 9 bytes
+    assert _short_text_keys(pa.array(["12345678"])) is not None
+    assert (_index_in(pa.array(["C", "A000001", "B"]), pa.array(["B", "A000001"])) == [-1, 1, 0]).all()
 
 
 def test_month_offsets_name_missing_dates():

@@ -234,8 +234,44 @@ def _arrow_strings(values: pd.Series | pd.Index) -> pa.Array:
     return pa.array(series if series.dtype == "str" else series.astype("str"))
 
 
+def _short_text_keys(values: pa.Array) -> np.ndarray | None:
+    """Each string of ``values`` as one uint64 (its UTF-8 bytes, zero-padded), when every string
+    is at most 8 bytes long and none holds a NUL byte, so that the key is one-to-one with the text;
+    None otherwise. Missing values get arbitrary keys (the caller masks them)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    n = len(values)
+    _, offset_buffer, data_buffer = values.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    offsets = np.frombuffer(offset_buffer, offset_type, n + 1, values.offset * np.dtype(offset_type).itemsize)
+    lengths = np.diff(offsets)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    data = np.zeros(0, np.uint8) if data_buffer is None else np.frombuffer(data_buffer, np.uint8)[lo:hi]
+    if n == 0 or lengths.max() > 8 or not data.all():  # long or NUL-holding text: not one word
+        return None
+    padded = np.zeros((n, 8), np.uint8)
+    if (lengths == lengths[0]).all():  # ids of one length (the common case): a reshape
+        padded[:, :lengths[0]] = data.reshape(n, -1)
+    else:  # each byte to its string's row, at its place in the string
+        starts = np.arange(n, dtype=np.int64) * 8 - (offsets[:-1].astype(np.int64) - lo)
+        padded.ravel()[np.repeat(starts, lengths) + np.arange(hi - lo)] = data
+    return padded.view(np.uint64).ravel()
+
+
 def _index_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:
-    """Position of each value in ``value_set``, −1 where absent (Arrow hash lookup, C++)."""
+    """Position of each value in ``value_set`` (of distinct, non-missing values), −1 where absent
+    or missing. Short ids (≤ 8 bytes, the usual case) are looked up as one integer each, about 2x
+    faster than Arrow's string hash; other text by Arrow's ``index_in`` (C++)."""
+    keys, set_keys = _short_text_keys(values), _short_text_keys(value_set)
+    if keys is not None and set_keys is not None and value_set.null_count == 0:
+        index = pd.Index(set_keys)
+        if index.is_unique:
+            found = index.get_indexer(keys)
+            if values.null_count:
+                found[np.asarray(values.is_null())] = -1
+            return found
     found = pc.index_in(values, value_set=value_set.cast(values.type))
     return pc.fill_null(found, -1).to_numpy().astype(np.intp, copy=False)
 
@@ -342,11 +378,11 @@ def mrr_ledger(cube: MrrCube) -> pd.DataFrame:
     """
     moved = cube.movement_rows
     rows, cols = moved.months, moved.cols
-    return pd.DataFrame({
-        "account_id": cube.accounts.to_numpy()[cols],
+    return pd.DataFrame({  # text columns taken in Arrow (pandas converts object arrays string by string)
+        "account_id": pd.Series(cube._account_set.take(cols), dtype="str", copy=False),
         "month": cube.months.to_timestamp().to_numpy()[rows],
         "mrr_prev": np.where(rows > 0, cube.mrr[np.maximum(rows - 1, 0), cols], 0.0),
         "mrr": cube.mrr[rows, cols],
-        "movement": np.asarray(MOVEMENTS, dtype=object)[moved.code],
+        "movement": pd.Series(pa.array(MOVEMENTS, type=cube._account_set.type).take(moved.code), dtype="str", copy=False),
         "amount": moved.amount,
     })
