@@ -17,6 +17,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from threadpoolctl import threadpool_limits
 
 from cs_analysis.config.settings import Settings
@@ -51,9 +52,9 @@ def _group_sums(xs: Sequence[np.ndarray], segmentations: Sequence[tuple[np.ndarr
         offsets = np.cumsum([0, *(segmentations[i][1] for i in small)])
         per_period = any(segmentations[i][0].ndim == 2 for i in small)
         onehot = np.zeros((*((n_p,) if per_period else ()), n, offsets[-1]), dtype=np.float32)
-        for i, offset in zip(small, offsets, strict=False):
-            codes = np.broadcast_to(segmentations[i][0], onehot.shape[:-1])
-            np.put_along_axis(onehot, codes[..., None] + offset, 1, axis=-1)
+        cell_start = np.arange(onehot.size // offsets[-1]) * offsets[-1]  # each account row's first column
+        for i, offset in zip(small, offsets, strict=False):  # one flat write (put_along_axis is slower)
+            onehot.ravel()[cell_start + (np.broadcast_to(segmentations[i][0], onehot.shape[:-1]).ravel() + offset)] = 1
         for x, sums_x in zip(xs, out, strict=True):
             sums = x @ onehot.astype(x.dtype, copy=False)
             for i, lo, hi in zip(small, offsets[:-1], offsets[1:], strict=True):
@@ -353,18 +354,22 @@ class KpiEngine:
         sums = _group_sums(stacks, segments)
         if any(x.dtype == np.float32 and np.abs(g).max(initial=0) >= 2**24 for x, gs in zip(stacks, sums, strict=True) for g in gs):
             sums = _group_sums([x.astype(np.float64) for x in stacks], segments)  # beyond float32's exact range
-        frames, labels = [], [p.label for p in ps]
-        for i, (seg_by, codes, names) in enumerate(segs):
+        by_segmentation = []
+        for i, (_, codes, names) in enumerate(segs):
             totals: dict[str, np.ndarray] = {}
             for group, sums_x in zip(groups, sums, strict=True):
                 totals.update(unstack(group, sums_x[i], q))
             totals.update(_sparse_sums(q.sparse(), codes, len(names)))
             for name, values in q.medians():
                 totals[name] = _group_medians(values, codes, len(names))
-            inputs = Inputs(regroup(q, totals), lifetimes[seg_by], self.settings, {})
-            frames.append(_long(_evaluate(inputs), labels, seg_by, names))
+            by_segmentation.append(totals)
+        # the formulas are cell by cell: evaluated once over the segments of every segmentation
+        # side by side (the last axis), not once per segmentation
+        totals = {name: np.concatenate([t[name] for t in by_segmentation], axis=-1) for name in by_segmentation[0]}
+        inputs = Inputs(regroup(q, totals), np.concatenate([lifetimes[b] for b, _, _ in segs], axis=-1), self.settings, {})
+        labels = [p.label for p in ps]
         reasons = [] if self._churns is None else reason_parts(self._churns, self.cube, i1, i2, segs, labels)
-        return pd.concat(frames, ignore_index=True), reasons
+        return _long(_evaluate(inputs), labels, [(seg_by, names) for seg_by, _, names in segs]), reasons
 
     def _lifetimes(self, segmentations: Sequence[str], ends: np.ndarray) -> dict[str, np.ndarray]:
         """Per segmentation, periods × segments (each account in its segment when it started):
@@ -450,20 +455,35 @@ def _evaluate(inputs: Inputs) -> dict[str, np.ndarray]:
     return inputs.values
 
 
-def _long(values: dict[str, np.ndarray], labels: list[str], seg_by: str, names: list[str]) -> pd.DataFrame:
-    """Periods × segments arrays of every KPI → long rows in KPI order; segments with no activity
-    in a period (other than the total) are left out."""
+def _long(values: dict[str, np.ndarray], labels: list[str], segmentations: list[tuple[str, list[str]]]) -> pd.DataFrame:
+    """Periods × segments arrays of every KPI (the segments of ``segmentations``, each
+    (segment_by, segment names), side by side) → long rows by segmentation, period, segment and
+    KPI order; segments with no activity in a period (other than the total) are left out."""
     cube = np.stack([values[kpi] for kpi in KPIS], axis=2)  # periods × segments × kpis
     active = np.stack([np.nan_to_num(values[a]) != 0 for a in ACTIVITY], axis=2).any(axis=2)
-    keep = active if seg_by != "all" else np.ones(active.shape, bool)
-    p_idx, s_idx = np.nonzero(keep)
+    p_parts, s_parts, lo = [], [], 0
+    for seg_by, names in segmentations:
+        block = active[:, lo:lo + len(names)] if seg_by != "all" else np.ones((len(labels), len(names)), bool)
+        p_idx, s_idx = np.nonzero(block)
+        p_parts.append(p_idx)
+        s_parts.append(s_idx + lo)
+        lo += len(names)
+    p_idx, s_idx = np.concatenate(p_parts), np.concatenate(s_parts)
+    of_segment = np.repeat(np.arange(len(segmentations)), [len(names) for _, names in segmentations])
+    row_cell = np.repeat(np.arange(len(p_idx)), len(KPIS))  # each output row's (period, segment) cell
     return pd.DataFrame({
-        "period": np.repeat(np.asarray(labels, dtype=object)[p_idx], len(KPIS)),
-        "segment_by": seg_by,
-        "segment": np.repeat(np.asarray(names, dtype=object)[s_idx], len(KPIS)),
-        "kpi": np.tile(np.asarray(list(KPIS), dtype=object), len(p_idx)),
+        "period": _texts(labels, p_idx[row_cell]),
+        "segment_by": _texts([seg_by for seg_by, _ in segmentations], of_segment[s_idx][row_cell]),
+        "segment": _texts([name for _, names in segmentations for name in names], s_idx[row_cell]),
+        "kpi": _texts(list(KPIS), np.tile(np.arange(len(KPIS)), len(p_idx))),
         "value": cube[p_idx, s_idx, :].ravel(),
     })
+
+
+def _texts(texts: Sequence[str], positions: np.ndarray) -> pd.Series:
+    """A text column of ``texts[positions]``, taken in Arrow (pandas converts an object array of
+    strings one by one)."""
+    return pd.Series(pa.array(texts, type=pa.large_string()).take(positions), dtype="str", copy=False)
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
