@@ -8,6 +8,7 @@ happened before the data began is unknown (docs/kpis.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
@@ -234,6 +235,13 @@ def _arrow_strings(values: pd.Series | pd.Index) -> pa.Array:
     return pa.array(series if series.dtype == "str" else series.astype("str"))
 
 
+def texts_at(texts: pa.Array | Sequence[str], positions: np.ndarray) -> pd.Series:
+    """A text column of ``texts[positions]``, taken in Arrow (pandas converts an object array of
+    strings one by one, several times slower)."""
+    texts = texts if isinstance(texts, pa.Array) else pa.array(texts, type=pa.large_string())
+    return pd.Series(texts.take(positions), dtype="str", copy=False)
+
+
 def _short_text_keys(values: pa.Array) -> np.ndarray | None:
     """Each string of ``values`` as one uint64 (its UTF-8 bytes, zero-padded), when every string
     is at most 8 bytes long and none holds a NUL byte, so that the key is one-to-one with the text;
@@ -378,11 +386,11 @@ def mrr_ledger(cube: MrrCube) -> pd.DataFrame:
     """
     moved = cube.movement_rows
     rows, cols = moved.months, moved.cols
-    return pd.DataFrame({  # text columns taken in Arrow (pandas converts object arrays string by string)
-        "account_id": pd.Series(cube._account_set.take(cols), dtype="str", copy=False),
+    return pd.DataFrame({
+        "account_id": texts_at(cube._account_set, cols),
         "month": cube.months.to_timestamp().to_numpy()[rows],
         "mrr_prev": np.where(rows > 0, cube.mrr[np.maximum(rows - 1, 0), cols], 0.0),
         "mrr": cube.mrr[rows, cols],
-        "movement": pd.Series(pa.array(MOVEMENTS, type=cube._account_set.type).take(moved.code), dtype="str", copy=False),
+        "movement": texts_at(MOVEMENTS, moved.code),
         "amount": moved.amount,
     })

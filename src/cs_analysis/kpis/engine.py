@@ -17,12 +17,11 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 from threadpoolctl import threadpool_limits
 
 from cs_analysis.config.settings import Settings
 from cs_analysis.core.activity import ActivityCube, build_activity
-from cs_analysis.core.ledger import MOVEMENTS, MonthRows, MrrCube, PeriodRows, accumulate, build_cube
+from cs_analysis.core.ledger import MOVEMENTS, MonthRows, MrrCube, PeriodRows, accumulate, build_cube, texts_at
 from cs_analysis.core.periods import Period, latest_fiscal_quarter, months_to_fiscal_year_end, parse_period
 from cs_analysis.core.segments import Segmenter, reference_month
 from cs_analysis.data.dataset import Dataset
@@ -472,18 +471,12 @@ def _long(values: dict[str, np.ndarray], labels: list[str], segmentations: list[
     of_segment = np.repeat(np.arange(len(segmentations)), [len(names) for _, names in segmentations])
     row_cell = np.repeat(np.arange(len(p_idx)), len(KPIS))  # each output row's (period, segment) cell
     return pd.DataFrame({
-        "period": _texts(labels, p_idx[row_cell]),
-        "segment_by": _texts([seg_by for seg_by, _ in segmentations], of_segment[s_idx][row_cell]),
-        "segment": _texts([name for _, names in segmentations for name in names], s_idx[row_cell]),
-        "kpi": _texts(list(KPIS), np.tile(np.arange(len(KPIS)), len(p_idx))),
+        "period": texts_at(labels, p_idx[row_cell]),
+        "segment_by": texts_at([seg_by for seg_by, _ in segmentations], of_segment[s_idx][row_cell]),
+        "segment": texts_at([name for _, names in segmentations for name in names], s_idx[row_cell]),
+        "kpi": texts_at(list(KPIS), np.tile(np.arange(len(KPIS)), len(p_idx))),
         "value": cube[p_idx, s_idx, :].ravel(),
     })
-
-
-def _texts(texts: Sequence[str], positions: np.ndarray) -> pd.Series:
-    """A text column of ``texts[positions]``, taken in Arrow (pandas converts an object array of
-    strings one by one)."""
-    return pd.Series(pa.array(texts, type=pa.large_string()).take(positions), dtype="str", copy=False)
 
 
 def _tidy(frame: pd.DataFrame) -> pd.DataFrame:
