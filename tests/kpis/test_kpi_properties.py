@@ -147,6 +147,7 @@ _ids = st.text(st.sampled_from(["a", "b", "é", "日", "\x00", "7"]), max_size=5
 @given(known=st.lists(_ids, unique=True, max_size=12), asked=st.lists(st.one_of(st.none(), _ids), max_size=30),
        large=st.booleans(), sliced=st.booleans())
 @example(known=["a"], asked=["a\x00", "a"], large=False, sliced=False)  # a NUL must not pad to a known id
+@example(known=["", "a"], asked=["", None, ""], large=True, sliced=True)  # only empty texts (no data bytes)
 def test_index_in_equals_arrow(known, asked, large, sliced):
     """The id lookup (one integer per short id, else Arrow's hash) gives Arrow's index_in: the
     position in the set, −1 when absent or missing; on string and large_string, sliced arrays."""
