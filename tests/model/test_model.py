@@ -159,7 +159,7 @@ def test_the_model_is_calibrated_on_its_out_of_time_backtest_scores(trained):
     rows = training_rows(ds, Settings(), "2026-09-30", 3).head(500)
     x = rows[t.model.meta.features]
     np.testing.assert_allclose(est.predict_proba(x)[:, 1], expit(slope * est.estimator.decision_function(x) + intercept))
-    assert all("left the comparison" in n for n in bt.left)
+    assert all("left the comparison" in n or "was not compared" in n for n in bt.left)
 
 
 def test_save_load_round_trip_and_refusals(trained, tmp_path: Path):
@@ -387,3 +387,71 @@ def test_race_drops_a_clearly_worse_candidate_and_is_deterministic(monkeypatch):
     assert sum(1 for k, n, _ in fitted if n == len(x)) == 1  # the logistic pipeline on every row
     train_sets = [frozenset(x.index[train]) for train, _ in folds]
     assert all(rows in train_sets or len(rows) == len(x) for _, _, rows in fitted)
+
+
+def test_eligible_counts_the_rarer_outcome_per_feature_in_the_smallest_training_fold():
+    """400 churned of 1,000 rows: the rarer outcome holds 400 rows, 200 per feature with 2
+    features (gradient boosting's minimum, so it is compared) and 133.3 with 3 (it is not); a
+    fold whose training rows all churned holds 0 of the rarer outcome. Logistic is always in."""
+    from cs_analysis.model.pipelines import MIN_EVENTS_PER_FEATURE, eligible
+
+    assert MIN_EVENTS_PER_FEATURE["gradient_boosting"] == 200
+    y = np.arange(1000) < 400
+    every = [(np.arange(1000), np.arange(0))]
+    assert eligible(y, every, 2) == (["logistic", "gradient_boosting"], {})
+    kinds, why = eligible(y, every, 3)
+    assert kinds == ["logistic"] and set(why) == {"gradient_boosting"}
+    assert "400 rows of the rarer outcome for 3 features (133.3 per feature)" in why["gradient_boosting"]
+    kinds, why = eligible(y, [*every, (np.arange(300), np.arange(300, 1000))], 1)  # the smallest fold counts
+    assert kinds == ["logistic"] and "holds 0 rows" in why["gradient_boosting"]
+
+
+def test_fold_fits_on_ranked_categories_score_exactly_as_on_text():
+    """The race fits its folds on category ranks (model.pipelines.ranked_categories): the same
+    decision values as the pipelines fitted on the text, for both candidates, with missing
+    categories and a category the training rows never saw."""
+    from cs_analysis.model.pipelines import CANDIDATES, make_pipeline, ranked_categories
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    plan = rng.choice(["basic", "pro", "enterprise", None], n, p=[0.4, 0.3, 0.2, 0.1]).astype(object)
+    tier = rng.choice(["low", "mid", "high"], n).astype(object)
+    util = np.where(rng.random(n) < 0.1, np.nan, rng.random(n))
+    y = rng.random(n) < 1 / (1 + np.exp(-(-1.5 + 2 * (util < 0.3) + 0.8 * (plan == "basic"))))
+    x = pd.DataFrame({"utilisation": util, "plan": plan, "tier": tier})
+    x.loc[1900:, "tier"] = "unseen"  # only among the test rows
+    train, test = np.arange(1500), np.arange(1500, n)
+    ranked = ranked_categories(x, ["plan", "tier"])
+    assert ranked["plan"].isna().sum() == (x["plan"].isna()).sum() and ranked["tier"].max() == 3.0
+    for kind in CANDIDATES:
+        text = make_pipeline(kind, ["utilisation"], ["plan", "tier"]).fit(x.iloc[train], y[train])
+        codes = make_pipeline(kind, ["utilisation"], ["plan", "tier"]).fit(ranked.iloc[train], y[train])
+        np.testing.assert_array_equal(codes.decision_function(ranked.iloc[test]), text.decision_function(x.iloc[test]))
+
+
+def test_race_leaves_out_a_candidate_the_data_cannot_train(monkeypatch):
+    """Gradient boosting below its events per feature is never fitted; the note says why; the
+    logistic scores are those of the race that compared both."""
+    from sklearn.model_selection import StratifiedKFold
+
+    import cs_analysis.model.pipelines as pipelines
+
+    frame = _crm_table(3000)
+    x = frame[["plan", "utilisation"]]
+    y = frame["churned"].eq("yes").to_numpy()
+    folds = list(StratifiedKFold(n_splits=4, shuffle=True, random_state=0).split(x, y))
+    both = pipelines.race(x, y, folds, ["utilisation"], ["plan"], threads=2)
+    real, fitted = pipelines.make_pipeline, []
+
+    def make(kind, numeric, categorical, seed=0):
+        fitted.append(kind)
+        return real(kind, numeric, categorical, seed)
+
+    monkeypatch.setattr(pipelines, "make_pipeline", make)
+    monkeypatch.setitem(pipelines.MIN_EVENTS_PER_FEATURE, "gradient_boosting", 10_000)
+    one = pipelines.race(x, y, folds, ["utilisation"], ["plan"], threads=2)
+    assert fitted.count("gradient_boosting") == 0 and fitted.count("logistic") == len(folds) + 1
+    assert one.chosen == "logistic" and one.scores["gradient_boosting"] == [None] * len(folds)
+    assert "gradient_boosting was not compared" in one.left["gradient_boosting"]
+    for a, b in zip(one.scores["logistic"], both.scores["logistic"], strict=True):
+        np.testing.assert_array_equal(a, b)

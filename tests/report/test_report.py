@@ -371,6 +371,24 @@ def test_the_backtest_caption_says_when_a_candidate_left_the_race(demo_small: Pa
         ctx.model.__dict__["meta"] = dataclasses.replace(meta, backtest_folds=tuple(
             [*folds, *({**folds[-1], "cutoff": c} for c in ("2025-06-30", "2025-09-30"))]))
         assert "left the comparison" not in ctx.model.backtest().caption and "比較から外れ" not in ctx.model.backtest().caption
+        assert "not compared" not in ctx.model.backtest().caption and "比較対象外" not in ctx.model.backtest().caption
+
+
+def test_the_backtest_caption_says_when_a_candidate_was_not_compared(demo_small: Path):
+    """Too few churns for gradient boosting (model.pipelines.eligible): it has no fold at all,
+    and the caption says it was not compared, in both languages."""
+    import dataclasses
+
+    from cs_analysis.report.context import ReportContext
+
+    folds = [{"cutoff": f"2025-0{m}-30", "model": model, "roc_auc": 0.8, "rows": 10}
+             for m in (3, 6, 9) for model in ("logistic", "baseline:health_score")]
+    for lang, words in (("en", "Gradient boosting was not compared"), ("ja", "勾配ブースティングは比較対象外")):
+        ctx = ReportContext(str(demo_small), "", lang)
+        ctx.model.__dict__["meta"] = dataclasses.replace(_table_meta_like(), backtest_folds=tuple(folds),
+                                                         backtest_overall=({"model": "logistic", "roc_auc": 0.8},))
+        caption = ctx.model.backtest().caption
+        assert words.lower() in caption.lower() and "left the comparison" not in caption
 
 
 def _table_meta_like():

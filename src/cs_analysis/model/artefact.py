@@ -19,6 +19,8 @@ from cs_analysis.config.settings import Settings
 from cs_analysis.errors import DataError, ModelError
 from cs_analysis.model.drivers import contributions, top_driver_codes, top_drivers, transformed_contributions
 
+CANDIDATES = ("logistic", "gradient_boosting")  # the model kinds, in order of preference on a tie
+
 FORMAT = 1  # the metadata/model file format this version writes and reads
 SCORE_CHUNK = 100_000  # rows scored at a time: the transformed matrices of one chunk at most in memory
 RISK_TIERS = ("high", "medium", "low")

@@ -184,6 +184,8 @@ def train_table(frame: pd.DataFrame, label: str, id_col: str | None = None, seed
     rows, oof = [], {}
     for kind in CANDIDATES:
         ran = [f for f, s in enumerate(result.scores[kind]) if s is not None]
+        if not ran:  # not compared (too few rows for it: model.pipelines.eligible)
+            continue
         tested = np.concatenate([folds[f][1] for f in ran])
         # each fold's probabilities from a sigmoid fitted on the other folds' out-of-fold scores
         p = np.concatenate([

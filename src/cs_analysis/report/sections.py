@@ -27,7 +27,7 @@ from cs_analysis.errors import DataError, HistoryError, SegmentError
 from cs_analysis.kpis.cohorts import Cohorts, cohort_retention
 from cs_analysis.kpis.engine import kpi_changes, monthly_trend
 from cs_analysis.kpis.registry import FAMILIES, HEALTH_KPIS, KPIS
-from cs_analysis.model.artefact import ChurnModel, ModelMeta
+from cs_analysis.model.artefact import CANDIDATES, ChurnModel, ModelMeta
 from cs_analysis.model.forecast import (
     Committed,
     committed_mrr,
@@ -410,6 +410,9 @@ class ModelSection:
             for model in runs.index:  # candidates only: the baseline and the oracle are on every fold
                 if model not in (self.meta.model, "oracle") and not model.startswith("baseline") and runs[model] < n:
                     shown.caption += b.t("model_left_race").format(model=b.model_name(model), k=int(runs[model]), n=n)
+            for model in CANDIDATES:  # too few churns to train it (model.pipelines.eligible): no row at all
+                if model not in runs.index:
+                    shown.caption += b.t("model_not_compared").format(model=b.model_name(model))
         return shown
 
     def folds(self) -> Table:
