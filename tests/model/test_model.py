@@ -419,9 +419,12 @@ def test_fold_fits_on_ranked_categories_score_exactly_as_on_text():
     util = np.where(rng.random(n) < 0.1, np.nan, rng.random(n))
     y = rng.random(n) < 1 / (1 + np.exp(-(-1.5 + 2 * (util < 0.3) + 0.8 * (plan == "basic"))))
     x = pd.DataFrame({"utilisation": util, "plan": plan, "tier": tier})
-    x.loc[1900:, "tier"] = "unseen"  # only among the test rows
+    x.loc[1900:, "tier"] = "aaa"  # only among the test rows, and first in order: every training rank moves
     train, test = np.arange(1500), np.arange(1500, n)
-    ranked = ranked_categories(x, ["plan", "tier"])
+    objects = {"plan": object, "tier": object}
+    for typed in (x, x.astype({"plan": "string[pyarrow]", "tier": "str"}), x.astype(objects)):
+        pd.testing.assert_frame_equal(ranked_categories(typed, ["plan", "tier"])[0], typed.astype(objects))
+    x, ranked = ranked_categories(x, ["plan", "tier"])
     assert ranked["plan"].isna().sum() == (x["plan"].isna()).sum() and ranked["tier"].max() == 3.0
     for kind in CANDIDATES:
         text = make_pipeline(kind, ["utilisation"], ["plan", "tier"]).fit(x.iloc[train], y[train])
@@ -455,3 +458,50 @@ def test_race_leaves_out_a_candidate_the_data_cannot_train(monkeypatch):
     assert "gradient_boosting was not compared" in one.left["gradient_boosting"]
     for a, b in zip(one.scores["logistic"], both.scores["logistic"], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore:Skipping features without any observed values")
+def test_median_imputer_learns_what_simple_imputer_learns():
+    """MedianImputer's medians come from numpy.nanmedian: the same statistics as
+    SimpleImputer(strategy="median") to the bit (odd and even counts, a column without values,
+    huge values), the same indicators and the same output; other strategies are SimpleImputer's."""
+    from sklearn.impute import SimpleImputer
+
+    from cs_analysis.model.impute import MedianImputer
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(1001, 6)).round(2)  # ties
+    x[rng.random(x.shape) < 0.2] = np.nan
+    x[:, 3] = np.nan  # no value at all
+    x[::97, 4] = 1e300  # huge values
+    x[0, 5] = np.nan  # 1,000 values: an even count
+    for keep in (True, False):  # keep_empty_features=False drops the empty column (and warns: both do)
+        ours = MedianImputer(add_indicator=True, keep_empty_features=keep).fit(x)
+        theirs = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=keep).fit(x)
+        assert ours.get_params() == theirs.get_params()
+        np.testing.assert_array_equal(ours.statistics_, theirs.statistics_)
+        np.testing.assert_array_equal(ours.transform(x), theirs.transform(x))
+    assert (MedianImputer().fit(np.array([[1.0], [2.0], [np.nan], [10.0]])).statistics_ == [2.0]).all()
+    assert (MedianImputer().fit(np.array([[1.0], [2.0], [3.0], [10.0]])).statistics_ == [2.5]).all()
+    mean = MedianImputer(strategy="mean").fit(x[:, :3])
+    np.testing.assert_array_equal(mean.statistics_, SimpleImputer().fit(x[:, :3]).statistics_)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_sigmoid_fit_finds_scikit_learns_optimum(seed):
+    """The sigmoid's Newton fit (model.calibration.sigmoid_fit) against LogisticRegression(C=1e6)
+    with a tight tolerance on the same scores: the same slope and intercept; scores that
+    separate the outcomes perfectly stay finite (the tiny penalty)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from cs_analysis.model.calibration import sigmoid_fit
+
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(-3, 1.5, 4000)
+    y = rng.random(4000) < 1 / (1 + np.exp(-(0.7 * scores + 0.4)))
+    ref = LogisticRegression(C=1e6, solver="newton-cholesky", tol=1e-12, max_iter=1000).fit(scores[:, None], y)
+    slope, intercept = sigmoid_fit(scores, y)
+    assert slope == pytest.approx(ref.coef_[0, 0], rel=1e-6) and intercept == pytest.approx(ref.intercept_[0], rel=1e-6)
+    assert 0.55 < slope < 0.85
+    apart = sigmoid_fit(np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0]), np.array([0, 0, 0, 1, 1, 1]))
+    assert all(np.isfinite(apart)) and apart[0] > 0

@@ -27,6 +27,7 @@ from cs_analysis.model.artefact import FORMAT, ChurnModel, ModelMeta
 # types a cs-analysis model file may contain beyond skops' defaults (checked before loading)
 ALLOWED_TYPES = {
     "cs_analysis.model.calibration.SigmoidCalibrated",
+    "cs_analysis.model.impute.MedianImputer",  # SimpleImputer with numpy's faster median (files before it: SimpleImputer)
     "sklearn.calibration._CalibratedClassifier",  # format-1 files (CalibratedClassifierCV)
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.compose._column_transformer._RemainderColsList",

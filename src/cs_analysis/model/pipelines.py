@@ -1,7 +1,8 @@
 """Churn-risk models: scikit-learn Pipelines, time-ordered backtests, calibration, metrics.
 
 Two candidates, everything fitted inside a Pipeline: a regularised logistic regression on
-imputed, scaled features (explainable) and a HistGradientBoostingClassifier. In the
+imputed, scaled features (explainable) and a HistGradientBoostingClassifier, compared only when
+the training folds hold enough churns per feature for it (:func:`eligible`). In the
 time-ordered backtest each candidate is fitted once per fold (a :func:`race`: fits run in
 parallel, and a candidate clearly behind after a fold is not fitted on the later ones); its
 probabilities on the fold are recalibrated by a sigmoid fitted on the earlier folds' predictions
@@ -25,7 +26,6 @@ from scipy.stats import rankdata
 from sklearn.calibration import calibration_curve
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
@@ -37,6 +37,7 @@ from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.model.artefact import CANDIDATES
 from cs_analysis.model.calibration import SigmoidCalibrated, sigmoid_fit
 from cs_analysis.model.drivers import typical_account
+from cs_analysis.model.impute import MedianImputer
 
 LOGISTIC_C = 0.3
 N_FOLDS = 3  # time-ordered backtest folds
@@ -90,8 +91,7 @@ def make_pipeline(kind: str, numeric: Sequence[str], categorical: Sequence[str],
     """An unfitted pipeline of the given kind over these columns."""
     if kind == "logistic":
         prep = ColumnTransformer([
-            ("num", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True,
-                                                       keep_empty_features=True)),
+            ("num", Pipeline([("impute", MedianImputer(add_indicator=True, keep_empty_features=True)),
                               ("scale", StandardScaler())]), list(numeric)),
             ("cat", OneHotEncoder(handle_unknown="ignore"), list(categorical)),
         ])
@@ -148,9 +148,12 @@ def auc_difference_z(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     return float(diff / np.sqrt(var)) if var > 1e-15 else 0.0
 
 
-def ranked_categories(x: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFrame:
-    """``x`` with each categorical column replaced by its values' ranks among the column's
-    distinct values in sorted order (0.0, 1.0, …; missing stays NaN), as floats.
+def ranked_categories(x: pd.DataFrame, categorical: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``x`` with its categorical columns as Python objects (what the encoders of a pipeline
+    that is kept see, as when it scores) and ``x`` with each categorical column replaced by its
+    values' ranks among the column's distinct values in sorted order (0.0, 1.0, …; missing stays
+    NaN), as floats: both from one factorisation per column (the objects are its few distinct
+    values taken per row, equal to ``astype(object)``'s, without converting every cell).
 
     The encoders sort a column's categories and treat a missing value as the last one, so a
     pipeline fitted on the ranks builds the very same design matrix as one fitted on the text:
@@ -160,14 +163,21 @@ def ranked_categories(x: pd.DataFrame, categorical: Sequence[str]) -> pd.DataFra
     fold fits take the ranks; the pipelines that are kept (fitted on every row) take the text
     they will be given when scoring.
 
-    >>> ranked_categories(pd.DataFrame({"tier": ["low", "high", None, "low"]}), ["tier"])["tier"].tolist()
-    [1.0, 0.0, nan, 1.0]
+    >>> text, ranks = ranked_categories(pd.DataFrame({"tier": ["low", "high", None, "low"]}), ["tier"])
+    >>> text["tier"].tolist(), ranks["tier"].tolist()
+    (['low', 'high', nan, 'low'], [1.0, 0.0, nan, 1.0])
     """
-    ranks = {}
+    objects, ranks = {}, {}
     for column in categorical:
-        codes, _ = pd.factorize(x[column], sort=True)
-        ranks[column] = np.where(codes < 0, np.nan, codes.astype(float))
-    return x.assign(**ranks)
+        codes, distinct = pd.factorize(x[column], sort=True)
+        lookup = np.empty(len(distinct) + 1, dtype=object)  # the last one for code −1 (missing)
+        lookup[:-1] = pd.Series(distinct, dtype=x[column].dtype).astype(object).to_numpy()
+        missing = codes < 0
+        if missing.any():
+            lookup[-1] = x[column].iloc[int(np.argmax(missing))]
+        objects[column] = pd.Series(lookup[codes], index=x.index, dtype=object)  # not inferred as text again
+        ranks[column] = np.where(missing, np.nan, codes.astype(float))
+    return x.assign(**objects), x.assign(**ranks)
 
 
 @dataclass
@@ -193,6 +203,10 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
     row runs alone, on ``threads`` OpenMP threads (the numbers do not depend on the machine's
     cores).
 
+    A candidate the data cannot train (:func:`eligible`: too few churns per feature) is not
+    fitted at all; with one candidate left, the largest fits start first. The fold fits learn
+    from the categories' ranks (:func:`ranked_categories`: identical decision values).
+
     After each fold, a candidate whose ROC AUC on the test rows so far trails the leader's by
     :data:`Z_DROP` standard errors or more (DeLong) leaves the race: it is not fitted on later
     folds. Only the leader's fits on a later fold start before the earlier folds are decided
@@ -205,9 +219,9 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
     taken fold by fold, in order, whatever order the fits finish in.
     """
     threads = threads or usable_cores()
-    # text columns as object arrays once: each fit's encoders would convert Arrow strings again
-    x = x.astype({c: object for c in categorical})
-    coded = ranked_categories(x, categorical)  # what the fold fits learn from: the same numbers, cheaper
+    # text columns as object arrays once (each fit's encoders would convert Arrow strings again),
+    # and as ranks for the fold fits: the same numbers, cheaper
+    x, coded = ranked_categories(x, categorical)
     n = len(folds)
     alive, left = eligible(y, folds, len(numeric) + len(categorical))
     scores: dict[str, list[np.ndarray | None]] = {k: [None] * n for k in CANDIDATES}
@@ -423,41 +437,42 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
                 f"the backtest fold at {cutoff:%Y-%m-%d} trains on {churned} churned and {stayed} retained "
                 f"observations; each needs at least {MIN_FOLD_ROWS}: the history before it has too few "
                 "churns to backtest a model")
-    result = race(x, y, [(np.flatnonzero(train), np.flatnonzero(test)) for _, train, test in folds],
+    tests = [np.flatnonzero(test) for _, _, test in folds]
+    result = race(x, y, [(np.flatnonzero(train), test) for (_, train, _), test in zip(folds, tests, strict=True)],
                   numeric, categorical, seed)
+    as_of = frame["as_of"].to_numpy()
+    carried = {c: frame[c].to_numpy() for c in ("account_id", "mrr") if c in frame}  # for model.forecast
+    base = -frame[baseline].fillna(frame[baseline].median()).to_numpy() if baseline else None
     rows, preds = [], []
-    for f, (cutoff, _, test) in enumerate(folds):
-        fold_pred = pd.DataFrame({"as_of": frame["as_of"][test], "churned": y[test], "cutoff": cutoff})
-        for column in ("account_id", "mrr"):  # for the forecast's own backtest (model.forecast)
-            if column in frame:
-                fold_pred[column] = frame[column][test].to_numpy()
+    for f, (cutoff, test) in enumerate(zip([c for c, _, _ in folds], tests, strict=True)):
+        yt = y[test]
+        columns: dict[str, object] = {"as_of": as_of[test], "churned": yt, "cutoff": cutoff,
+                                      **{c: values[test] for c, values in carried.items()}}
         # the calibration fold k's probabilities may learn from: earlier test rows whose labels
         # were known at its cutoff (dated at least horizon_months before it)
-        known = pd.concat(preds, ignore_index=True) if preds else None
-        if known is not None:
-            known = known[known["as_of"] <= cutoff - pd.DateOffset(months=horizon_months)]
+        known_by = np.datetime64(cutoff - pd.DateOffset(months=horizon_months))
         for kind in CANDIDATES:
             score = result.scores[kind][f]
-            if score is None:  # left the race before this fold
-                fold_pred[f"{kind}_score"] = fold_pred[f"{kind}_raw"] = fold_pred[kind] = np.nan
+            if score is None:  # left the race before this fold (or never ran)
+                columns[f"{kind}_score"] = columns[f"{kind}_raw"] = columns[kind] = np.nan
                 continue
-            fold_pred[f"{kind}_score"] = score
-            fold_pred[f"{kind}_raw"] = expit(score)
-            if known is not None:
-                past = known[known[f"{kind}_score"].notna()]
-                p = platt(score, past[f"{kind}_score"].to_numpy(), past["churned"].to_numpy())
+            if f:
+                ran = [g for g in range(f) if result.scores[kind][g] is not None]
+                past = np.concatenate([result.scores[kind][g] for g in ran]) if ran else np.empty(0)
+                tested = np.concatenate([tests[g] for g in ran]) if ran else np.empty(0, int)
+                known = as_of[tested] <= known_by
+                p = platt(score, past[known], y[tested[known]])
             else:
                 p = expit(score)
-            fold_pred[kind] = p
-            rows.append({"cutoff": cutoff, "model": kind, **metrics(y[test], p)})
-        if baseline:
-            risk = -frame[baseline][test].fillna(frame[baseline].median()).to_numpy()
-            fold_pred["baseline"] = risk
-            rows.append({"cutoff": cutoff, "model": f"baseline:{baseline}", **metrics(y[test], risk, False)})
+            columns.update({f"{kind}_score": score, f"{kind}_raw": expit(score), kind: p})
+            rows.append({"cutoff": cutoff, "model": kind, **metrics(yt, p)})
+        if base is not None:
+            columns["baseline"] = base[test]
+            rows.append({"cutoff": cutoff, "model": f"baseline:{baseline}", **metrics(yt, base[test], False)})
         if oracle:
-            fold_pred["oracle"] = frame[oracle][test].to_numpy()
-            rows.append({"cutoff": cutoff, "model": "oracle", **metrics(y[test], fold_pred["oracle"].to_numpy())})
-        preds.append(fold_pred)
+            columns["oracle"] = frame[oracle].to_numpy()[test]
+            rows.append({"cutoff": cutoff, "model": "oracle", **metrics(yt, columns["oracle"])})
+        preds.append(pd.DataFrame(columns))
     folds_table = pd.DataFrame(rows)
     predictions = pd.concat(preds, ignore_index=True)
     overall = []

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cs_analysis.config.settings import Settings
-from cs_analysis.core.ledger import build_cube
+from cs_analysis.core.ledger import MrrCube
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.errors import HistoryError, ModelError
 from cs_analysis.health.scorer import LEVEL_NAMES_JA, month_ends
@@ -53,10 +53,11 @@ def read_truth(folder: str | Path, horizon_months: int) -> pd.DataFrame | None:
 
 
 def training_rows(dataset: Dataset, settings: Settings, as_of: pd.Timestamp, horizon_months: int,
-                  command: str = "train") -> pd.DataFrame:
+                  command: str = "train", builder: FeatureBuilder | None = None) -> pd.DataFrame:
     """Point-in-time rows of every month end whose label window is complete by ``as_of``
-    (``command`` names what needs them in the error when the history is too short)."""
-    builder = FeatureBuilder(dataset, settings, horizon_months)
+    (``command`` names what needs them in the error when the history is too short; ``builder``:
+    the dataset's feature builder when the caller keeps it, e.g. for its MRR cube)."""
+    builder = builder or FeatureBuilder(dataset, settings, horizon_months)
     months = builder.scorer.signals.cube.months
     # a churn in month m is known on m's first day (no bill), so labels need months ≤ as_of's
     last = min(pd.Period(as_of, "M"), months[-1]) - horizon_months
@@ -104,7 +105,8 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
                 truth: pd.DataFrame | None = None, seed: int = 0) -> Trained:
     """Backtest the candidates and fit the chosen one on every row labelled by ``as_of``."""
     as_of = pd.Timestamp(as_of).normalize()
-    rows = training_rows(dataset, settings, as_of, horizon_months)
+    builder = FeatureBuilder(dataset, settings, horizon_months)
+    rows = training_rows(dataset, settings, as_of, horizon_months, builder=builder)
     check_labels(rows, as_of, horizon_months)
     if truth is not None:
         rows = rows.merge(truth, on=["account_id", "as_of"], how="left")
@@ -116,7 +118,7 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
     model, explainer = bt.final, bt.explainer
     notes = [*notes, *bt.left]
     pooled = bt.predictions
-    forecast_bt = _forecast_backtest(dataset, bt, horizon_months)
+    forecast_bt = _forecast_backtest(builder.scorer.signals.cube, bt, horizon_months)
     meta = ModelMeta(
         kind="accounts",
         model=bt.chosen,
@@ -143,10 +145,10 @@ def train_model(dataset: Dataset, settings: Settings, as_of: str | pd.Timestamp,
     return Trained(ChurnModel(model, explainer, bt.explainer_means, meta), bt)
 
 
-def _forecast_backtest(dataset: Dataset, bt: Backtest, horizon_months: int) -> pd.DataFrame:
+def _forecast_backtest(cube: MrrCube, bt: Backtest, horizon_months: int) -> pd.DataFrame:
     """The MRR forecast made at every backtest test date with that fold's out-of-time
-    probabilities, against the MRR that followed (model.forecast.forecast_backtest)."""
-    cube = build_cube(dataset.subscriptions, dataset.accounts["account_id"], dataset.through, dataset.since)
+    probabilities, against the MRR that followed (model.forecast.forecast_backtest); ``cube``:
+    the dataset's MRR cube (the features' own)."""
     mrr = pd.DataFrame(cube.mrr.T, index=pd.Index(cube.accounts, name="account_id"), columns=cube.months)
     predictions = bt.predictions.rename(columns={bt.chosen: "p"})[["account_id", "as_of", "mrr", "p"]]
     return forecast_backtest(predictions, mrr, horizon_months)
