@@ -160,9 +160,9 @@ REPORT: dict[str, tuple[str, str]] = {
     "model_left_race": ("; {model} left the comparison after {k} of {n} folds, clearly behind (DeLong's test), "
                         "so its row covers those folds only",
                         "。{model}は{n}回中{k}回目の検証で明らかに劣ったため比較から外れ（DeLong検定）、その行はそこまでの検証のみ"),
-    "model_not_compared": ("; {model} was not compared: the history holds too few churns for it (about 200 per "
-                           "feature in every training fold; see the model's notes)",
-                           "。{model}は比較対象外（学習データの解約が少なすぎるため。各学習期間で特徴量あたり約200件が必要。モデルの注記を参照）"),
+    "model_not_compared": ("; {model} was not compared: the training periods hold too few churns for it (it needs "
+                           "about 200 per feature, logistic regression 20-50)",
+                           "。{model}は比較対象外（学習期間の解約が少なすぎるため。特徴量あたり約200件が必要。ロジスティック回帰は20〜50件）"),
     "model_folds_caption": ("The same per fold: trained on dates before the fold start, tested on later dates",
                             "検証期間ごと: 検証開始日より前で学習し、その後の時点で検証"),
     "driver_counts_caption": ("Drivers named most often among the high-risk accounts",
