@@ -126,13 +126,22 @@ class Settings:
         """The touch tier names of licence counts (see :meth:`touch_tier_codes`)."""
         return np.asarray(TOUCH_TIERS, dtype=object)[self.touch_tier_codes(licenses)]
 
+    def size_codes(self, employees: np.ndarray) -> np.ndarray:
+        """The size segment as codes into :data:`SIZES`: Enterprise (0) when employees ≥
+        ``enterprise_employees``, else SMB (1) (RevComm). The one definition of the rule.
+
+        >>> Settings().size_codes(np.array([2500, 40])).tolist()
+        [0, 1]
+        """
+        return np.where(np.asarray(employees) >= self.enterprise_employees, 0, 1)
+
     def size(self, employees: np.ndarray) -> np.ndarray:
-        """The size segment: Enterprise when employees ≥ ``enterprise_employees``, else SMB (RevComm).
+        """The size segment names of employee counts (see :meth:`size_codes`).
 
         >>> Settings().size(np.array([2500, 40])).tolist()
         ['Enterprise', 'SMB']
         """
-        return np.where(np.asarray(employees) >= self.enterprise_employees, SIZES[0], SIZES[1]).astype(object)
+        return np.asarray(SIZES, dtype=object)[self.size_codes(employees)]
 
     def date_limits(self, reference: pd.Timestamp | None = None) -> DateLimits:
         """The plausible date range and time zone that validation applies to the data."""
@@ -140,7 +149,7 @@ class Settings:
 
 
 TOUCH_TIERS = ("high", "low", "tech")  # codes 0, 1, 2 of Settings.touch_tier_codes
-SIZES = ("Enterprise", "SMB")
+SIZES = ("Enterprise", "SMB")  # codes 0, 1 of Settings.size_codes
 
 
 @functools.cache

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from cs_analysis.config.scorecard import DIMENSIONS
-from cs_analysis.config.settings import Settings
+from cs_analysis.config.settings import SIZES, TOUCH_TIERS, Settings
+from cs_analysis.core.ledger import texts_at
 from cs_analysis.core.outcomes import churn_within
 from cs_analysis.data.dataset import Dataset
 from cs_analysis.health.scorer import HealthScorer, month_ends
@@ -75,7 +76,7 @@ class FeatureBuilder:
             accounts.append(active)
         rows = np.concatenate(accounts)
         sig = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        frame = pd.DataFrame({"account_id": cube.accounts.to_numpy()[rows],
+        frame = pd.DataFrame({"account_id": texts_at(cube._account_set, rows),
                               "as_of": pd.DatetimeIndex(days).repeat([len(a) for a in accounts]),
                               **self._columns(sig, rows)})
         frame[LABEL] = churn_within(cube, frame, self.horizon_months).to_numpy()
@@ -87,13 +88,13 @@ class FeatureBuilder:
         return {f"band_{m.name}": np.array(["missing", *(f"b{k}" for k in range(len(m.bins) + 1))], dtype=object)
                 for _, m in self.settings.health.measures()}
 
-    def _columns(self, sig: dict[str, np.ndarray], accounts: np.ndarray) -> dict[str, np.ndarray]:
+    def _columns(self, sig: dict[str, np.ndarray], accounts: np.ndarray) -> dict[str, np.ndarray | pd.Series]:
         """The feature columns, in order, of the rows ``sig`` (signals of active accounts;
         ``accounts``: each row's position in the cube's accounts)."""
         health = self.scorer.values_of(sig, accounts)
         s = self.settings
         n = len(accounts)
-        out: dict[str, np.ndarray] = {}
+        out: dict[str, np.ndarray | pd.Series] = {}  # text columns taken in Arrow (core.ledger.texts_at)
 
         def num(name: str) -> np.ndarray:
             return np.asarray(sig[name], dtype=float)
@@ -120,10 +121,10 @@ class FeatureBuilder:
             if m.name in sig:
                 values = num(m.name)
                 codes = np.where(np.isnan(values), -1, np.digitize(np.nan_to_num(values), m.bins))
-                out[f"band_{m.name}"] = self._band_names[f"band_{m.name}"][codes + 1]
+                out[f"band_{m.name}"] = texts_at(self._band_names[f"band_{m.name}"], codes + 1)
         if self._employees is not None:  # without employees there is no size (nothing invents one)
-            out["size"] = s.size(self._employees[accounts])
-        out["touch_tier"] = s.touch_tier(num("licenses"))
+            out["size"] = texts_at(SIZES, s.size_codes(self._employees[accounts]))
+        out["touch_tier"] = texts_at(TOUCH_TIERS, s.touch_tier_codes(num("licenses")))
         return out
 
 
