@@ -362,8 +362,9 @@ def test_race_drops_a_clearly_worse_candidate_and_is_deterministic(monkeypatch):
         prep = pipe.steps[0][1]  # every fit starts by fitting the preprocessing on its rows
         fit = prep.fit_transform
 
-        def spy(xs, ys=None, **kw):
-            fitted.append((kind, len(xs), frozenset(xs.index)))
+        def spy(xs, ys=None, **kw):  # rows by their (distinct) utilisation: fold fits take a matrix, by position
+            rows = xs[:, numeric[0]] if isinstance(xs, np.ndarray) else xs[numeric[0]].to_numpy()
+            fitted.append((kind, len(xs), frozenset(rows)))
             return fit(xs, ys, **kw)
         prep.fit_transform = spy
         return pipe
@@ -385,8 +386,9 @@ def test_race_drops_a_clearly_worse_candidate_and_is_deterministic(monkeypatch):
     assert sorted((k, n) for k, n, _ in fitted) == fits_one
     assert [k for k, n, _ in fitted].count("gradient_boosting") == 1  # fold 1 only
     assert sum(1 for k, n, _ in fitted if n == len(x)) == 1  # the logistic pipeline on every row
-    train_sets = [frozenset(x.index[train]) for train, _ in folds]
+    train_sets = [frozenset(x["utilisation"].to_numpy()[train]) for train, _ in folds]
     assert all(rows in train_sets or len(rows) == len(x) for _, _, rows in fitted)
+    assert sum(1 for _, _, rows in fitted if rows in train_sets) == len(fitted) - 1  # every fit but the full one
 
 
 def test_eligible_counts_the_rarer_outcome_per_feature_in_the_smallest_training_fold():
@@ -426,10 +428,14 @@ def test_fold_fits_on_ranked_categories_score_exactly_as_on_text():
         pd.testing.assert_frame_equal(ranked_categories(typed, ["plan", "tier"])[0], typed.astype(objects))
     x, ranked = ranked_categories(x, ["plan", "tier"])
     assert ranked["plan"].isna().sum() == (x["plan"].isna()).sum() and ranked["tier"].max() == 3.0
+    matrix = ranked[["utilisation", "plan", "tier"]].to_numpy(dtype=float)  # as the race's fold fits take it
     for kind in CANDIDATES:
         text = make_pipeline(kind, ["utilisation"], ["plan", "tier"]).fit(x.iloc[train], y[train])
         codes = make_pipeline(kind, ["utilisation"], ["plan", "tier"]).fit(ranked.iloc[train], y[train])
-        np.testing.assert_array_equal(codes.decision_function(ranked.iloc[test]), text.decision_function(x.iloc[test]))
+        by_position = make_pipeline(kind, [0], [1, 2]).fit(matrix[train], y[train])
+        expected = text.decision_function(x.iloc[test])
+        np.testing.assert_array_equal(codes.decision_function(ranked.iloc[test]), expected)
+        np.testing.assert_array_equal(by_position.decision_function(matrix[test]), expected)
 
 
 def test_race_leaves_out_a_candidate_the_data_cannot_train(monkeypatch):
