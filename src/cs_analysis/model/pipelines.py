@@ -327,29 +327,9 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
             if alone:
                 return
 
-    def chains() -> list[list[tuple]]:
-        """One candidate (nothing to decide between folds): its fits dealt to the threads largest
-        first, each to the least loaded, each thread running its own in turn, so no thread waits
-        for the main one between fits (it waits for the GIL behind the fits: 20 ms a gap here)."""
-        rows = {task: len(y) if task[0] == "full" else len(folds[task[1]][0]) for task in queue}
-        dealt, load = [[] for _ in range(threads)], [0] * threads
-        for task in queue:  # already largest first
-            i = load.index(min(load))
-            dealt[i].append(task)
-            load[i] += rows[task]
-        return [chain for chain in dealt if chain]
-
-    def run_chain(chain: list[tuple]) -> list[tuple[tuple, object]]:
-        return [(task, limited(fold_task(task[1], task[2]) if task[0] == "fold" else full_task(task[2]), 1)())
-                for task in chain]
-
     decided = 0
     running: dict = {}
     with ThreadPoolExecutor(threads) as pool:
-        if len(alive) == 1:
-            for future in [pool.submit(run_chain, chain) for chain in chains()]:
-                done.update(future.result())
-            queue.clear()
         fill()
         while running:
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -359,9 +339,6 @@ def race(x: pd.DataFrame, y: np.ndarray, folds: Sequence[tuple[np.ndarray, np.nd
                 decide(decided)
                 decided += 1
             fill()
-    while decided < n:  # one candidate: its folds, in order, once every fit is in
-        decide(decided)
-        decided += 1
     assert chosen is not None
     full = {k: done[("full", -1, k)] for k in {chosen, "logistic"}}
     return Race(scores, left, chosen, {k: v[0] for k, v in full.items()}, full["logistic"][1])
