@@ -108,12 +108,14 @@ class MrrCube:
         return month_offsets(dates, self.months[0])
 
     @cached_property
-    def _account_set(self) -> pa.Array:
+    def account_texts(self) -> pa.Array:
+        """The cube's account ids as one Arrow text array (lookups, and id columns taken from it
+        with :func:`texts_at`)."""
         return _arrow_strings(self.accounts)
 
     def account_columns(self, ids: pd.Series | pd.Index) -> np.ndarray:
         """Account column of each id (−1 if unknown or missing)."""
-        return _index_in(_arrow_strings(ids), self._account_set)
+        return _index_in(_arrow_strings(ids), self.account_texts)
 
     def month_index(self, month: pd.Period) -> int:
         """Row of ``month``; a clear error when it lies outside the data."""
@@ -387,7 +389,7 @@ def mrr_ledger(cube: MrrCube) -> pd.DataFrame:
     moved = cube.movement_rows
     rows, cols = moved.months, moved.cols
     return pd.DataFrame({
-        "account_id": texts_at(cube._account_set, cols),
+        "account_id": texts_at(cube.account_texts, cols),
         "month": cube.months.to_timestamp().to_numpy()[rows],
         "mrr_prev": np.where(rows > 0, cube.mrr[np.maximum(rows - 1, 0), cols], 0.0),
         "mrr": cube.mrr[rows, cols],

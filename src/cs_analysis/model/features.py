@@ -76,7 +76,7 @@ class FeatureBuilder:
             accounts.append(active)
         rows = np.concatenate(accounts)
         sig = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-        frame = pd.DataFrame({"account_id": texts_at(cube._account_set, rows),
+        frame = pd.DataFrame({"account_id": texts_at(cube.account_texts, rows),
                               "as_of": pd.DatetimeIndex(days).repeat([len(a) for a in accounts]),
                               **self._columns(sig, rows)})
         frame[LABEL] = churn_within(cube, frame, self.horizon_months).to_numpy()

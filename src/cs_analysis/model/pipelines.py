@@ -452,6 +452,7 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
     as_of = frame["as_of"].to_numpy()
     carried = {c: frame[c].to_numpy() for c in ("account_id", "mrr") if c in frame}  # for model.forecast
     base = -frame[baseline].fillna(frame[baseline].median()).to_numpy() if baseline else None
+    truth = frame[oracle].to_numpy() if oracle else None
     rows, preds = [], []
     for f, (cutoff, test) in enumerate(zip([c for c, _, _ in folds], tests, strict=True)):
         yt = y[test]
@@ -478,9 +479,9 @@ def backtest(frame: pd.DataFrame, numeric: Sequence[str], categorical: Sequence[
         if base is not None:
             columns["baseline"] = base[test]
             rows.append({"cutoff": cutoff, "model": f"baseline:{baseline}", **metrics(yt, base[test], False)})
-        if oracle:
-            columns["oracle"] = frame[oracle].to_numpy()[test]
-            rows.append({"cutoff": cutoff, "model": "oracle", **metrics(yt, columns["oracle"])})
+        if truth is not None:
+            columns["oracle"] = truth[test]
+            rows.append({"cutoff": cutoff, "model": "oracle", **metrics(yt, truth[test])})
         preds.append(pd.DataFrame(columns))
     folds_table = pd.DataFrame(rows)
     predictions = pd.concat(preds, ignore_index=True)
